@@ -1,0 +1,228 @@
+"""SQLAlchemy tables. Unique keys turn retries into no-ops: a Message-ID is stored once, a
+(run, patch) has one result, a (run, patch, kind) one outbound mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+class Message(Base):
+    """Every mail that reached us, raw, before anything else happens to it."""
+
+    __tablename__ = "message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    project: Mapped[str | None] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(32))  # smtp, lmtp, mbox, lore
+    envelope_from: Mapped[str] = mapped_column(String(998), default="")
+    envelope_to: Mapped[list[Any]] = mapped_column(default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # stored -> parsed | ignored | rejected | error
+    status: Mapped[str] = mapped_column(String(16), default="stored", index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(16), default="")  # patch, cover, reply, other
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_addr: Mapped[str] = mapped_column(String(998), default="")
+    in_reply_to: Mapped[str | None] = mapped_column(String(998), index=True)
+    references: Mapped[list[Any]] = mapped_column(default=list)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), index=True)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+class Series(Base):
+    __tablename__ = "series"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    norm_title: Mapped[str] = mapped_column(Text, index=True)
+    author_name: Mapped[str] = mapped_column(Text, default="")
+    author_email: Mapped[str] = mapped_column(String(320), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    total: Mapped[int] = mapped_column(Integer, default=1)
+    cover_msgid: Mapped[str | None] = mapped_column(String(998), index=True)
+    cover_subject: Mapped[str | None] = mapped_column(Text)
+    thread_root: Mapped[str | None] = mapped_column(String(998), index=True)
+    base_commit: Mapped[str | None] = mapped_column(String(64))
+    based_on: Mapped[list[Any]] = mapped_column(default=list)
+    prerequisite_patch_ids: Mapped[list[Any]] = mapped_column(default=list)
+    # incomplete, complete, queued, running, passed, warned, failed, error, superseded, merged, cancelled
+    state: Mapped[str] = mapped_column(String(16), default="incomplete", index=True)
+    missing: Mapped[list[Any]] = mapped_column(default=list)
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"))
+    private: Mapped[bool] = mapped_column(Boolean, default=False)  # mailed to the bot, not the list
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    last_message_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    patches: Mapped[list[Patch]] = relationship(
+        back_populates="series", order_by="Patch.index", cascade="all, delete-orphan"
+    )
+    runs: Mapped[list[Run]] = relationship(back_populates="series", order_by="Run.id")
+
+class Patch(Base):
+    __tablename__ = "patch"
+    __table_args__ = (UniqueConstraint("series_id", "index", name="uq_patch_series_index"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("message.id"))
+    subject: Mapped[str] = mapped_column(Text)
+    author_name: Mapped[str] = mapped_column(Text, default="")
+    author_email: Mapped[str] = mapped_column(String(320), default="")
+    patch_id: Mapped[str | None] = mapped_column(String(64))  # git patch-id --stable of the diff
+    trailers: Mapped[list[Any]] = mapped_column(default=list)  # [[name, value, from_msgid], ...]
+    series: Mapped[Series] = relationship(back_populates="patches")
+
+class Run(Base):
+    __tablename__ = "run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), index=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    trigger: Mapped[str] = mapped_column(String(32), default="new-series")  # new-series, retest, web, ...
+    requested_by: Mapped[str] = mapped_column(String(320), default="")
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # base override, rules_only, force
+    # queued, running, done, cancelled, error
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    verdict: Mapped[str | None] = mapped_column(String(16))  # ok, warn, fail, error
+    base_kind: Mapped[str | None] = mapped_column(String(16))  # tip, base-commit, based-on, override
+    base_ref: Mapped[str | None] = mapped_column(String(256))
+    base_sha: Mapped[str | None] = mapped_column(String(64))
+    upstream_sha: Mapped[str | None] = mapped_column(String(64))
+    rebase_conflict: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    branch: Mapped[str | None] = mapped_column(String(256))
+    worker: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    reported: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    series: Mapped[Series] = relationship(back_populates="runs")
+    results: Mapped[list[PatchResult]] = relationship(back_populates="run", order_by="PatchResult.index")
+
+class PatchResult(Base):
+    __tablename__ = "patch_result"
+    __table_args__ = (UniqueConstraint("run_id", "patch_id", name="uq_result_run_patch"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"), index=True)
+    patch_id: Mapped[int] = mapped_column(ForeignKey("patch.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    commit: Mapped[str | None] = mapped_column(String(64))
+    apply: Mapped[str] = mapped_column(String(16), default="pending")
+    build: Mapped[str] = mapped_column(String(16), default="pending")
+    test: Mapped[str] = mapped_column(String(16), default="pending")
+    rules: Mapped[str] = mapped_column(String(16), default="pending")
+    verdict: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    # what a person needs: conflict files, compiler errors, failing tests, "fixed by this patch" notes
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    durations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    logs: Mapped[dict[str, Any]] = mapped_column(default=dict)  # step -> path relative to logs dir
+    reported: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    reuse_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    reused_from: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    run: Mapped[Run] = relationship(back_populates="results")
+    patch: Mapped[Patch] = relationship()
+    findings: Mapped[list[FindingRow]] = relationship(
+        back_populates="result", order_by="FindingRow.id", cascade="all, delete-orphan"
+    )
+
+class FindingRow(Base):
+    __tablename__ = "finding"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("patch_result.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(128))
+    severity: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    line: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    guide: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[PatchResult] = relationship(back_populates="findings")
+
+class Baseline(Base):
+    """Upstream's own verdict at a commit, so a patch is blamed only for what it changed."""
+
+    __tablename__ = "baseline"
+    __table_args__ = (UniqueConstraint("project", "sha", "config_version", name="uq_baseline"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project: Mapped[str] = mapped_column(String(64))
+    sha: Mapped[str] = mapped_column(String(64))
+    config_version: Mapped[str] = mapped_column(String(32))
+    build_ok: Mapped[bool] = mapped_column(Boolean)
+    build_errors: Mapped[list[Any]] = mapped_column(default=list)
+    failed_tests: Mapped[list[Any]] = mapped_column(default=list)
+    durations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+class CommandRow(Base):
+    __tablename__ = "command"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("message.id"), index=True)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    verb: Mapped[str] = mapped_column(String(32))
+    args: Mapped[list[Any]] = mapped_column(default=list)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    decision: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+class OutboundMail(Base):
+    __tablename__ = "outbound_mail"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"), index=True)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), index=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    to: Mapped[list[Any]] = mapped_column(default=list)
+    cc: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    body: Mapped[str] = mapped_column(Text)
+    # pending, sending, sent, failed (permanent), dry-run
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+Index("ix_series_project_created", Series.project, Series.created_at)
+Index("ix_outbound_state_next", OutboundMail.state, OutboundMail.next_attempt_at)
+
+
+class ProjectLock(Base):
+    """One row per project; updating it serialises series assembly for that project on both
+    SQLite (a write lock) and PostgreSQL (a row lock), so two patches of one series arriving at
+    the same moment cannot start two series."""
+
+    __tablename__ = "project_lock"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    counter: Mapped[int] = mapped_column(Integer, default=0)

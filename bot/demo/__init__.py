@@ -1,0 +1,1 @@
+"""The bundled demo project: a small libvirt-like C library and a sample series against it."""

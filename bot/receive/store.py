@@ -1,0 +1,113 @@
+"""store_message: the one way in. Every mail, from SMTP, LMTP, an mbox or lore, is committed here
+with its raw bytes before anything else happens; then ingest is enqueued after the commit. The
+reconciler re-enqueues rows left 'stored' by a crash between the two."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot import queue
+from bot.db.models import Message
+from bot.db.session import session_scope
+from bot.settings import Settings
+
+log = logging.getLogger("seriesbot.receive")
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    message_pk: int
+    message_id: str
+    created: bool  # False: the same Message-ID was already stored (a duplicate, answered 250 anyway)
+    project: str | None
+
+
+def normalise_msgid(value: str | None) -> str:
+    value = (value or "").strip()
+    if value.startswith("<") and ">" in value:
+        value = value[1 : value.index(">")]
+    return value.strip()
+
+
+def header_msgid(raw: bytes) -> str:
+    """The Message-ID, or a stable one made from the bytes when the header is missing or empty."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        value = normalise_msgid(str(headers.get("Message-ID", "") or ""))
+    except Exception:  # a header block too broken to parse still gets stored
+        value = ""
+    if not value or len(value) > 900 or any(c.isspace() for c in value):
+        value = f"{hashlib.sha256(raw).hexdigest()[:40]}@missing-id.seriesbot"
+    return value
+
+
+def route_project(raw: bytes, recipients: list[str], settings: Settings) -> str | None:
+    """Which project a mail belongs to: by List-Id first, else by the list address it was sent to."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        list_id = str(headers.get("List-Id", "") or "")
+    except Exception:
+        list_id = ""
+    if "<" in list_id and ">" in list_id:
+        list_id = list_id[list_id.rindex("<") + 1 : list_id.rindex(">")]
+    if list_id.strip():
+        project = settings.project_for_list(list_id.strip())
+        return project.name if project else None
+    for rcpt in recipients:
+        project = settings.project_for_address(rcpt)
+        if project:
+            return project.name
+    return None
+
+
+def store_message(
+    raw: bytes,
+    settings: Settings,
+    *,
+    source: str,
+    envelope_from: str = "",
+    envelope_to: list[str] | None = None,
+    status: str = "stored",
+    reason: str = "",
+    enqueue: bool = True,
+) -> StoreOutcome:
+    """Commit the raw message (once per Message-ID), then enqueue its ingest."""
+    recipients = list(envelope_to or [])
+    message_id = header_msgid(raw)
+    project = route_project(raw, recipients, settings)
+    with session_scope(settings.database_url) as session:
+        existing = session.scalar(select(Message).where(Message.message_id == message_id))
+        if existing is not None:
+            return StoreOutcome(existing.id, message_id, False, existing.project)
+        row = Message(
+            message_id=message_id,
+            project=project,
+            source=source,
+            envelope_from=envelope_from,
+            envelope_to=recipients,
+            raw=raw,
+            size=len(raw),
+            status=status,
+            reason=reason,
+        )
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError:
+            # a concurrent delivery of the same Message-ID won the race
+            session.rollback()
+            existing = session.scalar(select(Message).where(Message.message_id == message_id))
+            assert existing is not None
+            return StoreOutcome(existing.id, message_id, False, existing.project)
+        pk = row.id
+    log.info("event=stored msgid=%s pk=%d project=%s source=%s size=%d", message_id, pk, project, source, len(raw))
+    if enqueue and status == "stored":
+        queue.enqueue(queue.INGEST, pk)
+    return StoreOutcome(pk, message_id, True, project)

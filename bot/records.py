@@ -1,0 +1,172 @@
+"""Frozen records that cross stage boundaries. No I/O, no ORM."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Status(enum.StrEnum):
+    """The verdict of one step, or of a patch (the worst of its steps)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"  # not run, with a reason (an earlier step or patch failed)
+    ERROR = "error"  # the bot's own fault: infrastructure, never the author's
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @staticmethod
+    def worst(statuses: list[Status] | tuple[Status, ...]) -> Status:
+        return max(statuses, key=lambda s: s.rank, default=Status.PENDING)
+
+
+_RANK = {
+    Status.SKIP: 0, Status.OK: 1, Status.PENDING: 2, Status.RUNNING: 3,
+    Status.WARN: 4, Status.FAIL: 5, Status.ERROR: 6,
+}
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"  # the guide's MUST
+    WARNING = "warning"  # the guide's SHOULD
+    INFRA = "infra"  # a rule crashed: for the admins, never a verdict against the patch
+
+
+class Scope(enum.StrEnum):
+    PATCH = "patch"  # judged after every patch
+    SERIES_END = "series-end"  # "by the end of the series": judged on the last patch
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    """What a subject line says about its mail: `[libvirt PATCH v3 02/12] remote: add foo`."""
+
+    title: str
+    prefixes: tuple[str, ...] = ()
+    version: int = 1
+    counter: int = 1
+    total: int = 1
+    is_reply: bool = False
+    is_patch_prefix: bool = False  # carries PATCH/RFC/PULL/RESEND in its tags
+    is_rfc: bool = False
+    is_resend: bool = False
+
+    @property
+    def is_cover(self) -> bool:
+        return self.counter == 0
+
+
+@dataclass(frozen=True)
+class Trailer:
+    name: str  # canonical case: "Reviewed-by"
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value}"
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    verb: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """One stored message, parsed. Pure function of its bytes (see bot.ingest.parse)."""
+
+    message_id: str
+    subject: str
+    subject_info: SubjectInfo
+    from_name: str
+    from_email: str
+    date: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    list_id: str | None
+    kind: str  # "patch" | "cover" | "reply" | "other"
+    diff: str = ""
+    body: str = ""
+    trailers: tuple[Trailer, ...] = ()
+    base_commit: str | None = None
+    prerequisite_patch_ids: tuple[str, ...] = ()
+    based_on: tuple[str, ...] = ()
+    supersedes: tuple[str, ...] = ()
+    commands: tuple[CommandLine, ...] = ()
+    ignore_reason: str | None = None  # set when the mail is not for us (our own, auto-reply, bounce)
+    problems: tuple[str, ...] = ()  # malformed parts noticed while parsing
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        ids = list(self.references)
+        if self.in_reply_to and self.in_reply_to not in ids:
+            ids.append(self.in_reply_to)
+        return tuple(ids)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    severity: Severity
+    path: str
+    line: int
+    message: str
+    guide: str = ""
+    patch_index: int | None = None  # for series rules: the patch that introduced the problem
+
+
+@dataclass(frozen=True)
+class CompilerMessage:
+    path: str
+    line: int
+    column: int
+    kind: str  # "error" | "warning"
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.kind}: {self.text}"
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    name: str
+    status: str  # meson's: OK, FAIL, SKIP, TIMEOUT, EXPECTEDFAIL, UNEXPECTEDPASS, ERROR
+    duration: float = 0.0
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one sandboxed command did."""
+
+    argv: tuple[str, ...]
+    returncode: int | None
+    duration: float
+    output_path: str
+    timed_out: bool = False
+    output_capped: bool = False
+    infra_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.output_capped and not self.infra_error
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    key: str  # unique per (run, patch, kind): a retry is a no-op
+    kind: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    body: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    message_id: str
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,313 @@
+"""Pure: stored results -> OutgoingMail records. Plain text, wrapped for mail, short: the first
+lines say the verdict, each step is one line when it passed, and only what helps when it failed.
+Everything else is behind the dashboard link."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.records import OutgoingMail
+
+STEPS = ("apply", "build", "test", "rules")
+WIDTH = 76
+
+
+@dataclass(frozen=True)
+class FindingView:
+    rule_id: str
+    severity: str
+    path: str
+    line: int
+    message: str
+    guide: str
+
+
+@dataclass(frozen=True)
+class ResultView:
+    index: int
+    subject: str
+    message_id: str
+    references: tuple[str, ...]
+    author_email: str
+    commit: str | None
+    apply: str
+    build: str
+    test: str
+    rules: str
+    verdict: str
+    details: dict[str, Any]
+    durations: dict[str, float]
+    findings: tuple[FindingView, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: int
+    series_id: int
+    project: str
+    list_address: str
+    title: str
+    version: int
+    total: int
+    author_email: str
+    cover_msgid: str | None
+    cover_subject: str | None
+    cover_references: tuple[str, ...]
+    base_kind: str | None
+    base_ref: str | None
+    base_sha: str | None
+    upstream_sha: str | None
+    rebase_conflict: dict[str, Any] | None
+    branch: str | None
+    state: str
+    verdict: str | None
+    error: str
+    duration: float | None
+    trigger: str
+    results: tuple[ResultView, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class MailContext:
+    """Deployment facts the text needs: where the dashboard is, who we are, how to reproduce."""
+
+    public_url: str
+    bot_name: str
+    bot_address: str
+    command_prefix: str
+    build_commands: tuple[str, ...]
+    to: str = "list"  # list | author
+    cc_list: bool = True
+
+    @property
+    def domain(self) -> str:
+        return self.bot_address.rsplit("@", 1)[-1]
+
+
+def _short(sha: str | None) -> str:
+    return (sha or "?")[:12]
+
+
+def base_line(run: RunView) -> str:
+    if run.base_kind == "base-commit":
+        line = f"Tested on: the series' declared base-commit {_short(run.base_sha)}"
+    elif run.base_kind == "override":
+        line = f"Tested on: {run.base_ref} at {_short(run.base_sha)} (as requested)"
+    elif run.base_kind == "based-on":
+        line = f"Tested on: the series it is based on ({run.base_ref}) at {_short(run.base_sha)}"
+    else:
+        line = f"Tested on: current tip of {run.base_ref or 'the branch'} at {_short(run.base_sha)}"
+    return line
+
+
+def rebase_note(run: RunView) -> list[str]:
+    conflict = run.rebase_conflict
+    if not conflict:
+        return []
+    files = ", ".join(conflict.get("files") or []) or "unknown files"
+    return _wrap(f"Note: applies to its base {_short(run.base_sha)} but conflicts with current upstream "
+                 f"{_short(conflict.get('upstream'))} in {files} at patch {conflict.get('index')} - please rebase.")
+
+
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_long_words=True, break_on_hyphens=False) or [indent]
+
+
+def verdict_word(verdict: str | None) -> str:
+    return {"ok": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "NOT TESTED", "error": "ERROR"}.get(verdict or "",
+                                                                                                      "PENDING")
+
+
+def result_header_value(verdict: str | None) -> str:
+    return {"ok": "pass", "warn": "warn", "fail": "fail"}.get(verdict or "", "warn")
+
+
+def failed_steps(result: ResultView) -> list[str]:
+    return [s for s in STEPS if getattr(result, s) in ("fail", "warn", "error")]
+
+
+def _seconds(durations: dict[str, float], key: str) -> str:
+    value = durations.get(key)
+    return f" ({value:.1f} s)" if isinstance(value, int | float) else ""
+
+
+def patch_lines(result: ResultView, run: RunView) -> list[str]:
+    """The per-step lines of one patch: one line when a step passed, what helps when it failed."""
+    d = result.details
+    lines: list[str] = []
+    if result.apply == "ok":
+        lines.append(f"apply   ok{' (' + _short(result.commit) + ')' if result.commit else ''}")
+    elif result.apply == "warn":
+        lines.append(f"apply   {d.get('apply_note', 'already applied upstream')}")
+    elif result.apply == "fail":
+        files = ", ".join(d.get("conflict_files") or []) or "see the log"
+        lines.extend(_wrap(f"apply   FAILED: {d.get('apply_note', 'does not apply')}; conflict in {files}"))
+    else:
+        lines.extend(_wrap(f"apply   {d.get('apply_note', 'not tested')}"))
+    if result.build == "ok":
+        lines.append(f"build   ok{_seconds(result.durations, 'build')}")
+        if d.get("build_note"):
+            lines.extend(_wrap(d["build_note"], "        "))
+    elif result.build in ("fail", "warn", "error"):
+        word = {"fail": "FAILED", "warn": "failed, not blamed", "error": "ERROR (ours, not yours)"}[result.build]
+        lines.append(f"build   {word}{_seconds(result.durations, 'build')}")
+        if d.get("build_note"):
+            lines.extend(_wrap(d["build_note"], "        "))
+        for error in (d.get("build_errors") or [])[:5]:
+            lines.extend(_wrap(error, "        "))
+    elif result.build == "skip" and result.apply == "ok":
+        lines.append("build   not run")
+    if result.test == "ok":
+        lines.append(f"test    ok{_seconds(result.durations, 'test')}")
+    elif result.test == "fail":
+        failed = d.get("failed_tests") or []
+        new = [t for t in failed if t.get("since") == result.index]
+        old = [t for t in failed if t.get("since") != result.index]
+        head = f"test    FAILED{_seconds(result.durations, 'test')}"
+        lines.append(head + (f": {len(new)} new failure(s)" if new else ": still failing"))
+        for t in new[:5]:
+            lines.append(f"        {t['name']} ({t.get('status', 'FAIL')}, new in this patch)")
+            for tail in (t.get("log_tail") or "").splitlines()[-5:]:
+                lines.append(f"          | {tail[:WIDTH - 12]}")
+        for t in old[:5]:
+            lines.append(f"        {t['name']} (failing since patch {t.get('since')})")
+        if not failed and d.get("test_note"):
+            lines.extend(_wrap(d["test_note"], "        "))
+    elif result.test == "error":
+        lines.extend(_wrap(f"test    ERROR (ours, not yours): {d.get('test_note', '')}"))
+    elif result.test == "skip" and result.build in ("ok",):
+        lines.extend(_wrap(f"test    {d.get('test_note', 'not run')}"))
+    elif result.test == "skip" and result.build in ("fail", "warn"):
+        lines.append("test    not run (the build failed)")
+    for key, label in (("fixed_tests", "fixed by this patch"), ("upstream_failures", "fail on upstream as well, not blamed"),
+                       ("flaky_tests", "flaky (failed, then passed alone), not blamed")):
+        if d.get(key):
+            lines.extend(_wrap(f"{label}: {', '.join(d[key])}", "        "))
+    if result.rules == "ok":
+        lines.append("rules   ok")
+    elif result.rules in ("fail", "warn"):
+        count = len(result.findings)
+        lines.append(f"rules   {'FAILED' if result.rules == 'fail' else 'warnings'}: {count} finding(s)")
+        for f in result.findings[:10]:
+            where = f"{f.path}:{f.line}" if f.path else "commit"
+            lines.extend(_wrap(f"{where}: {f.severity}: {f.message} [{f.rule_id}]", "        "))
+            if f.guide:
+                lines.extend(_wrap(f'guide: "{f.guide}"', "          "))
+        if count > 10:
+            lines.append(f"        ... and {count - 10} more on the dashboard")
+    elif result.rules == "error":
+        lines.append("rules   ERROR (a rule crashed: ours, not yours)")
+    return lines
+
+
+def _footer(ctx: MailContext) -> list[str]:
+    p = ctx.command_prefix
+    return ["-- ", f"{ctx.bot_name}: automated build, test and API-rule checks for every patch.",
+            f'Reply with "{p} retest" to test again, "{p} help" for the other commands.']
+
+
+def _reproduce(run: RunView, result: ResultView | None, ctx: MailContext) -> list[str]:
+    if not run.branch:
+        return []
+    lines = ["Reproduce locally:", f"  git fetch {ctx.public_url}/git/{run.project}.git {run.branch}"]
+    commit = result.commit if result else None
+    lines.append(f"  git checkout {_short(commit) if commit else 'FETCH_HEAD'}")
+    lines.extend(f"  {c}" for c in ctx.build_commands)
+    return lines
+
+
+def _recipients(run: RunView, author: str, ctx: MailContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if ctx.to == "author":
+        return (author,), ((run.list_address,) if ctx.cc_list and run.list_address else ())
+    return (run.list_address,), ((author,) if author else ())
+
+
+def _reply_subject(subject: str) -> str:
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def _headers(verdict: str | None, ctx: MailContext) -> dict[str, str]:
+    return {
+        "X-Seriesbot-Result": result_header_value(verdict),
+        "X-Seriesbot": ctx.bot_name,
+        "Auto-Submitted": "auto-generated",
+        "X-Loop": ctx.bot_address,
+        "Precedence": "bulk",
+    }
+
+
+def render_patch_reply(run: RunView, result: ResultView, ctx: MailContext) -> OutgoingMail:
+    steps = failed_steps(result)
+    verdict = verdict_word(result.verdict)
+    head = f"{verdict}: patch {result.index}/{run.total}" + (f" ({', '.join(steps)})" if steps else "")
+    body = [head, "", base_line(run), *rebase_note(run), ""]
+    body.extend(patch_lines(result, run))
+    body += ["", f"Logs: {ctx.public_url}/series/{run.series_id}#patch-{result.index}", ""]
+    reproduce = _reproduce(run, result, ctx)
+    if reproduce:
+        body += [*reproduce, ""]
+    body += _footer(ctx)
+    to, cc = _recipients(run, result.author_email, ctx)
+    return OutgoingMail(
+        key=f"run-{run.run_id}/patch-{result.index}/reply",
+        kind="patch-reply",
+        to=to, cc=cc,
+        subject=_reply_subject(result.subject),
+        body="\n".join(body) + "\n",
+        in_reply_to=result.message_id,
+        references=(*result.references, result.message_id),
+        message_id=f"seriesbot.run-{run.run_id}.patch-{result.index}.reply@{ctx.domain}",
+        headers=_headers(result.verdict, ctx),
+    )
+
+
+def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None = None) -> OutgoingMail:
+    results = run.results
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("ok", "warn", "fail", "skip", "error")}
+    verdict = run.verdict if run.state == "done" else ("error" if run.state == "error" else run.state)
+    head = f"{verdict_word(verdict)}: {run.title} (v{run.version}, {run.total} patch{'es' if run.total != 1 else ''})"
+    body = _wrap(head) + ["", base_line(run), *rebase_note(run)]
+    if run.branch:
+        body.append(f"Applied series: git fetch {ctx.public_url}/git/{run.project}.git {run.branch}")
+    if unchanged_since:
+        body += ["", f"Unchanged since run {unchanged_since}: every patch has the same verdict, so the"
+                     " per-patch replies are not repeated."]
+    if run.state == "error":
+        body += ["", "The bot could not finish this run (an infrastructure problem on our side, not the",
+                 "series). The admins have been told; it will be retried."]
+    body += ["", "  #  apply  build  test   rules  patch"]
+    for r in results:
+        cells = "  ".join(_cell(getattr(r, s)) for s in STEPS)
+        title = r.subject.split("]", 1)[-1].strip() if "]" in r.subject else r.subject
+        body.append(f"{r.index:3d}  {cells}  {title[:34]}")
+    body += ["", f"Totals: {counts['ok']} passed, {counts['warn']} with warnings, {counts['fail']} failed, "
+                 f"{counts['skip']} not tested" + (f", {counts['error']} errors" if counts["error"] else "")
+             + (f"; time taken {run.duration:.0f} s." if run.duration is not None else ".")]
+    body += [f"Dashboard: {ctx.public_url}/series/{run.series_id}", ""]
+    reproduce = _reproduce(run, None, ctx)
+    if reproduce:
+        body += [*reproduce, ""]
+    body += _footer(ctx)
+    first = results[0] if results else None
+    target = run.cover_msgid or (first.message_id if first else None)
+    subject = run.cover_subject or (first.subject if first else run.title)
+    references = run.cover_references if run.cover_msgid else (first.references if first else ())
+    to, cc = _recipients(run, run.author_email, ctx)
+    return OutgoingMail(
+        key=f"run-{run.run_id}/summary",
+        kind="summary",
+        to=to, cc=cc,
+        subject=_reply_subject(subject),
+        body="\n".join(body) + "\n",
+        in_reply_to=target,
+        references=(*references, target) if target else tuple(references),
+        message_id=f"seriesbot.run-{run.run_id}.summary@{ctx.domain}",
+        headers=_headers(verdict, ctx),
+    )
+
+
+def _cell(status: str) -> str:
+    return {"ok": "ok", "fail": "FAIL", "warn": "warn", "skip": "-", "error": "ERR", "pending": "..."}.get(status, status)[:5].ljust(5)

@@ -1,0 +1,124 @@
+"""Report stage: load stored results into views, ask the policy, render, queue in the outbox, and
+have the sender deliver. Called by tasks after each patch result and after each run."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Message, PatchResult, Run
+from bot.db.session import session_scope
+from bot.report import policy
+from bot.report.outbox import queue_mail
+from bot.report.render import FindingView, MailContext, ResultView, RunView, render_patch_reply, render_summary
+from bot.settings import ProjectSettings, Settings
+
+log = logging.getLogger("seriesbot.report")
+
+
+def mail_context(settings: Settings, project: ProjectSettings) -> MailContext:
+    b = project.build
+    commands = [shlex.join(c) for c in (b.setup, b.build, b.test) if c]
+    commands = [c.replace("{src}", ".").replace("{build}", "build").replace("{jobs}", "4") for c in commands]
+    return MailContext(public_url=settings.public_url, bot_name=settings.bot_name, bot_address=settings.bot_address,
+                       command_prefix=settings.command_prefix, build_commands=tuple(commands),
+                       to=project.report.to, cc_list=project.report.cc_list)
+
+
+def result_view(session: Session, result: PatchResult) -> ResultView:
+    patch = result.patch
+    refs = session.scalar(select(Message.references).where(Message.id == patch.message_pk)) or []
+    return ResultView(
+        index=result.index, subject=patch.subject, message_id=patch.message_id, references=tuple(refs),
+        author_email=patch.author_email, commit=result.commit, apply=result.apply, build=result.build,
+        test=result.test, rules=result.rules, verdict=result.verdict, details=dict(result.details or {}),
+        durations=dict(result.durations or {}),
+        findings=tuple(FindingView(f.rule_id, f.severity, f.path, f.line, f.message, f.guide) for f in result.findings),
+    )
+
+
+def run_view(session: Session, settings: Settings, run: Run) -> RunView:
+    series = run.series
+    project = settings.projects.get(run.project)
+    cover_refs: list[str] = []
+    if series.cover_msgid:
+        cover_refs = session.scalar(select(Message.references).where(Message.message_id == series.cover_msgid)) or []
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+    return RunView(
+        run_id=run.id, series_id=series.id, project=run.project,
+        list_address=project.list_address if project else "", title=series.title, version=series.version,
+        total=series.total, author_email=series.author_email, cover_msgid=series.cover_msgid,
+        cover_subject=series.cover_subject, cover_references=tuple(cover_refs), base_kind=run.base_kind,
+        base_ref=run.base_ref, base_sha=run.base_sha, upstream_sha=run.upstream_sha,
+        rebase_conflict=run.rebase_conflict, branch=run.branch, state=run.state, verdict=run.verdict,
+        error=run.error, duration=duration, trigger=run.trigger,
+        results=tuple(result_view(session, r) for r in run.results),
+    )
+
+
+def _previous_result(session: Session, run: Run, index: int) -> ResultView | None:
+    """The same patch position in the previous finished run of this series (for "unchanged")."""
+    previous = session.scalar(select(Run).where(Run.series_id == run.series_id, Run.id < run.id,
+                                                Run.state == "done").order_by(Run.id.desc()).limit(1))
+    if previous is None:
+        return None
+    for r in previous.results:
+        if r.index == index:
+            return result_view(session, r)
+    return None
+
+
+def report_patch(result_id: int, settings: Settings) -> bool:
+    """Queue the reply to one patch. Returns True when a mail was queued."""
+    with session_scope(settings.database_url) as session:
+        result = session.get(PatchResult, result_id)
+        if result is None:
+            return False
+        run = result.run
+        project = settings.projects.get(run.project)
+        if result.reported:
+            return False
+        result.reported = True
+        if project is None or run.series.state == "superseded":
+            return False
+        view = result_view(session, result)
+        if not policy.should_reply_to_patch(project.report, view, _previous_result(session, run, result.index)):
+            return False
+        mail = render_patch_reply(run_view(session, settings, run), view, mail_context(settings, project))
+        return queue_mail(session, mail, run_id=run.id, series_id=run.series_id, dry_run=project.report.dry_run)
+
+
+def report_run(run_id: int, settings: Settings) -> bool:
+    with session_scope(settings.database_url) as session:
+        run = session.get(Run, run_id)
+        if run is None or run.state not in ("done", "error") or run.reported:
+            return False
+        run.reported = True
+        project = settings.projects.get(run.project)
+        if project is None:
+            return False
+        view = run_view(session, settings, run)
+        if run.state == "error":
+            log.error("event=run-error-for-admins run=%d error=%s", run.id, run.error)
+            return False  # infrastructure faults go to the admins and the dashboard, never to the list
+        if not policy.should_send_summary(project.report, view):
+            return False
+        unchanged = _unchanged_since(session, run)
+        mail = render_summary(view, mail_context(settings, project), unchanged_since=unchanged)
+        return queue_mail(session, mail, run_id=run.id, series_id=run.series_id, dry_run=project.report.dry_run)
+
+
+def _unchanged_since(session: Session, run: Run) -> int | None:
+    previous = session.scalar(select(Run).where(Run.series_id == run.series_id, Run.id < run.id,
+                                                Run.state == "done").order_by(Run.id.desc()).limit(1))
+    if previous is None or len(previous.results) != len(run.results):
+        return None
+    before = {r.index: result_view(session, r) for r in previous.results}
+    for r in run.results:
+        old = before.get(r.index)
+        if old is None or not policy.same_verdict(old, result_view(session, r)):
+            return None
+    return previous.id

@@ -1,0 +1,63 @@
+"""Upstream's own verdict at a commit, computed once per (project, sha, config version) and shared
+by every series applied there, so that a patch is blamed only for what it changed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.db.models import Baseline
+from bot.db.session import session_scope
+from bot.settings import ProjectSettings, Settings
+from workers import steps, tree
+
+log = logging.getLogger("seriesbot.baseline")
+
+
+@dataclass(frozen=True)
+class BaselineVerdict:
+    sha: str
+    build_ok: bool
+    failed_tests: frozenset[str]
+    cached: bool
+
+
+def load(settings: Settings, project: ProjectSettings, sha: str) -> BaselineVerdict | None:
+    with session_scope(settings.database_url) as session:
+        row = session.scalar(select(Baseline).where(
+            Baseline.project == project.name, Baseline.sha == sha, Baseline.config_version == project.config_version))
+        if row is None:
+            return None
+        return BaselineVerdict(sha, row.build_ok, frozenset(row.failed_tests), True)
+
+
+def ensure(settings: Settings, project: ProjectSettings, ptree: tree.ProjectTree, sha: str,
+           log_dir: Path) -> BaselineVerdict:
+    """The cached verdict, or build and test `sha` now (the worktree is left at `sha`)."""
+    cached = load(settings, project, sha)
+    if cached is not None:
+        return cached
+    tree.checkout(ptree, sha)
+    built = steps.run_build(project.build, ptree.src, ptree.build, log_dir, "upstream")
+    failed: list[str] = []
+    durations = {"build": round(built.duration, 3)}
+    if built.status == "ok":
+        tested = steps.run_tests(project.build, ptree.src, ptree.build, log_dir, "upstream")
+        failed = sorted(t.name for t in tested.failed_tests)
+        durations["test"] = round(tested.duration, 3)
+    verdict = BaselineVerdict(sha, built.status == "ok", frozenset(failed), False)
+    with session_scope(settings.database_url) as session:
+        session.add(Baseline(project=project.name, sha=sha, config_version=project.config_version,
+                             build_ok=verdict.build_ok, failed_tests=failed,
+                             build_errors=[str(m) for m in built.messages if m.kind == "error"][:10],
+                             durations=durations))
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()  # another worker stored the same baseline first
+    log.info("event=baseline project=%s sha=%s build_ok=%s failed=%s", project.name, sha[:12], verdict.build_ok, failed)
+    return verdict

@@ -1,0 +1,158 @@
+"""Build and test steps from the project's config, run through sandbox.run, with what a person
+needs extracted: the first compiler errors (file:line) and the failing tests from meson's
+testlog.json (not scraped text)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.records import CommandResult, CompilerMessage, TestOutcome
+from bot.settings import BuildSettings
+from workers import sandbox
+
+COMPILER_RE = re.compile(
+    r"^(?P<path>[^\s:][^:\n]*?):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<kind>fatal error|error|warning): (?P<text>.+)$",
+    re.M,
+)
+LINKER_RE = re.compile(r"^(?P<text>.*(?:undefined reference to|ld returned \d+ exit status|cannot find -l).*)$", re.M)
+FAILING = {"FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"}
+
+
+@dataclass
+class StepOutcome:
+    status: str  # ok, fail, error (infrastructure), skip
+    duration: float = 0.0
+    log: str = ""
+    messages: list[CompilerMessage] = field(default_factory=list)
+    tests: list[TestOutcome] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def failed_tests(self) -> list[TestOutcome]:
+        return [t for t in self.tests if t.status in FAILING]
+
+
+def expand(argv: tuple[str, ...], src: Path, build: Path) -> list[str]:
+    """Placeholders are replaced per argument: no shell, no word splitting of values."""
+    jobs = str(os.cpu_count() or 1)
+    return [a.replace("{src}", str(src)).replace("{build}", str(build)).replace("{jobs}", jobs) for a in argv]
+
+
+def limits_for(cfg: BuildSettings, timeout: float) -> sandbox.Limits:
+    return sandbox.Limits(timeout=timeout, output_cap=cfg.output_cap, memory_mb=cfg.memory_mb,
+                          max_processes=cfg.max_processes, network=cfg.network)
+
+
+def _env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update({"LC_ALL": "C.UTF-8", "NINJA_STATUS": "[%f/%t] ", "MESON_TESTTHREADS": str(os.cpu_count() or 1)})
+    return env
+
+
+def _normalise_path(path: str, src: Path, build: Path) -> str:
+    p = Path(path)
+    if not p.is_absolute():
+        p = (build / p).resolve()
+    try:
+        return str(p.relative_to(src.resolve()))
+    except ValueError:
+        return path
+
+
+def compiler_messages(text: str, src: Path, build: Path, limit: int = 20) -> list[CompilerMessage]:
+    found: list[CompilerMessage] = []
+    for m in COMPILER_RE.finditer(text):
+        kind = "error" if "error" in m.group("kind") else "warning"
+        found.append(CompilerMessage(_normalise_path(m.group("path"), src, build), int(m.group("line")),
+                                     int(m.group("col") or 0), kind, m.group("text").strip()))
+        if len(found) >= limit:
+            break
+    if not any(f.kind == "error" for f in found):
+        for m in LINKER_RE.finditer(text):
+            found.append(CompilerMessage("", 0, 0, "error", m.group("text").strip()[:300]))
+            break
+    return found
+
+
+def _outcome(result: CommandResult, what: str) -> StepOutcome:
+    if result.infra_error:
+        return StepOutcome("error", result.duration, result.output_path, note=result.infra_error)
+    if result.timed_out:
+        return StepOutcome("fail", result.duration, result.output_path, note=f"{what} timed out")
+    if result.output_capped:
+        return StepOutcome("fail", result.duration, result.output_path, note=f"{what} output over the cap")
+    return StepOutcome("ok" if result.returncode == 0 else "fail", result.duration, result.output_path)
+
+
+def needs_setup(build: Path) -> bool:
+    return not (build / "build.ninja").exists() or not (build / "meson-private" / "coredata.dat").exists()
+
+
+def run_build(cfg: BuildSettings, src: Path, build: Path, log_dir: Path, name: str) -> StepOutcome:
+    """Incremental build in the persistent build directory; `setup` only when it has none yet
+    (ninja re-runs meson by itself when a meson.build changed)."""
+    setup_duration = 0.0
+    if needs_setup(build) and cfg.setup:
+        if build.exists():
+            import shutil
+
+            shutil.rmtree(build)
+        result = sandbox.run(expand(cfg.setup, src, build), cwd=src, output_path=log_dir / f"{name}-setup.log",
+                             limits=limits_for(cfg, cfg.setup_timeout), env=_env())
+        setup_duration = result.duration
+        outcome = _outcome(result, "configure")
+        if outcome.status != "ok":
+            text = sandbox.tail(result.output_path, 20000)
+            outcome.messages = compiler_messages(text, src, build)
+            outcome.note = outcome.note or "configure failed"
+            return outcome
+    result = sandbox.run(expand(cfg.build, src, build), cwd=src, output_path=log_dir / f"{name}-build.log",
+                         limits=limits_for(cfg, cfg.build_timeout), env=_env())
+    outcome = _outcome(result, "build")
+    outcome.duration += setup_duration
+    text = sandbox.tail(result.output_path, 200000)
+    outcome.messages = compiler_messages(text, src, build)
+    return outcome
+
+
+def read_testlog(build: Path, tail_bytes: int = 1500) -> list[TestOutcome]:
+    """meson's meson-logs/testlog.json: one JSON object per test."""
+    path = build / "meson-logs" / "testlog.json"
+    tests: list[TestOutcome] = []
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return tests
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        output = (entry.get("stdout") or "") + (entry.get("stderr") or "")
+        tests.append(TestOutcome(
+            name=str(entry.get("name", "?")), status=str(entry.get("result", "ERROR")),
+            duration=float(entry.get("duration") or 0.0), log_tail=output[-tail_bytes:],
+        ))
+    return tests
+
+
+def run_tests(cfg: BuildSettings, src: Path, build: Path, log_dir: Path, name: str,
+              only: list[str] | None = None) -> StepOutcome:
+    testlog = build / "meson-logs" / "testlog.json"
+    if testlog.exists():
+        testlog.unlink()
+    argv = expand(cfg.test, src, build) + list(only or [])
+    result = sandbox.run(argv, cwd=src, output_path=log_dir / f"{name}-test.log",
+                         limits=limits_for(cfg, cfg.test_timeout), env=_env())
+    outcome = _outcome(result, "tests")
+    outcome.tests = read_testlog(build)
+    if outcome.status == "fail" and not outcome.failed_tests and not outcome.note:
+        outcome.note = "the test command failed without a failing test in testlog.json"
+    if outcome.status == "ok" and outcome.failed_tests:
+        outcome.status = "fail"
+    return outcome
