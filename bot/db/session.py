@@ -3,11 +3,12 @@ the SMTP front, the web process and workers can share one file; PostgreSQL by DA
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, update
+from sqlalchemy import create_engine, event, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,8 +45,21 @@ def get_engine(url: str) -> Engine:
 
 
 def init_db(url: str) -> Engine:
+    """Create missing tables. Several processes start at once, so creation is serialised: an
+    advisory lock on PostgreSQL, a lock file beside the SQLite database."""
     engine = get_engine(url)
-    Base.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(726172)"))
+            Base.metadata.create_all(conn)
+        return engine
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        Base.metadata.create_all(engine)
+        return engine
+    with open(f"{path}.init-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        Base.metadata.create_all(engine)
     return engine
 
 

@@ -1,0 +1,13 @@
+/*
+ * virsh-domain-monitor.h: Commands to monitor domain status
+ *
+ * Copyright (C) 2026 The demovirt authors.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "virsh.h"
+
+extern const vshCmdDef domMonitoringCmds[];
