@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import time
 from collections.abc import Callable
 from email.utils import format_datetime
-import datetime as dt
 from typing import Any
 
 

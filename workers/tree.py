@@ -5,6 +5,7 @@ between runs and re-created when broken: a crashed run leaves nothing that poiso
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -172,8 +173,6 @@ def apply_patches(tree: ProjectTree, base: str, mails: list[tuple[int, bytes]], 
 
 
 def _committer_env() -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
     env.update({
         "GIT_COMMITTER_NAME": "seriesbot",

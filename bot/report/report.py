@@ -13,7 +13,14 @@ from bot.db.models import Message, PatchResult, Run
 from bot.db.session import session_scope
 from bot.report import policy
 from bot.report.outbox import queue_mail
-from bot.report.render import FindingView, MailContext, ResultView, RunView, render_patch_reply, render_summary
+from bot.report.render import (
+    FindingView,
+    MailContext,
+    ResultView,
+    RunView,
+    render_patch_reply,
+    render_summary,
+)
 from bot.settings import ProjectSettings, Settings
 
 log = logging.getLogger("seriesbot.report")
@@ -21,8 +28,10 @@ log = logging.getLogger("seriesbot.report")
 
 def mail_context(settings: Settings, project: ProjectSettings) -> MailContext:
     b = project.build
-    commands = [shlex.join(c) for c in (b.setup, b.build, b.test) if c]
-    commands = [c.replace("{src}", ".").replace("{build}", "build").replace("{jobs}", "4") for c in commands]
+    def local(arg: str) -> str:
+        return arg.replace("{src}", ".").replace("{build}", "build").replace("{jobs}", "4")
+
+    commands = [shlex.join(local(a) for a in c) for c in (b.setup, b.build, b.test) if c]
     return MailContext(public_url=settings.public_url, bot_name=settings.bot_name, bot_address=settings.bot_address,
                        command_prefix=settings.command_prefix, build_commands=tuple(commands),
                        to=project.report.to, cc_list=project.report.cc_list)

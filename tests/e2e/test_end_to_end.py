@@ -36,14 +36,16 @@ def stack(request, tmp_path: Path):
     else:
         url, pg_name = fresh_postgres_url()
         s = make_stack(tmp_path, database_url=url, broker_url=_redis_url())
-    s.start_all()
-    yield s
-    s.stop_all()
-    if pg_name:
-        drop_postgres(pg_name)
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(s.logs())
+    try:
+        s.start_all()
+        yield s
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(s.logs())
+    finally:
+        s.stop_all()
+        if pg_name:
+            drop_postgres(pg_name)
 
 
 def _with_message_ids(src: list[Path], dest: Path, tag: str) -> list[Path]:

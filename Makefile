@@ -1,0 +1,60 @@
+# The two commands of the README:
+#   make run    install what is needed, then start seriesbot on the embedded default (demo project)
+#   make test   install what is needed (test tools too), then run the whole test suite (.ci/run calls this)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SYSTEM_PACKAGES := git git-email meson ninja-build gcc libc6-dev pkg-config util-linux python3-venv
+TEST_SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql
+
+.PHONY: run test system-deps test-system-deps venv services lint clean
+
+run: system-deps $(BIN)/.installed
+	$(BIN)/seriesbot serve
+
+test: system-deps test-system-deps $(BIN)/.installed-test services
+	$(BIN)/ruff check bot workers tests bench
+	$(BIN)/pytest -m "not bench and not docker" -p no:cacheprovider
+
+# Debian/Ubuntu packages, installed only when missing (needs root or sudo).
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test-system-deps:
+	@missing=$$(for p in $(TEST_SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/.installed: pyproject.toml
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(BIN)/.installed-test: pyproject.toml $(BIN)/.installed
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+# Redis and PostgreSQL on 127.0.0.1, started when they are down (as on CI).
+services:
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { mkdir -p /var/lib/redis /var/log/redis; \
+	  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+	    --dir /var/lib/redis --logfile /var/log/redis/ci.log; sleep 1; }
+	@pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1 || { \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; sleep 2; }
+	@redis-cli -h 127.0.0.1 ping >/dev/null && pg_isready -h 127.0.0.1 -p 5432 >/dev/null
+
+lint: $(BIN)/.installed-test
+	$(BIN)/ruff check bot workers tests bench
+
+clean:
+	rm -rf $(VENV) data test-artifacts
