@@ -195,6 +195,36 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    """Judge a local commit range with no server: what the bot would say, before posting."""
+    import json
+
+    from workers.rules import rules_for_project
+    from workers.rules.local import check_range
+
+    rules = rules_for_project(tuple(args.profile or ["generic", "libvirt"]))
+    try:
+        results = check_range(Path(args.repo), args.range, rules)
+    except ValueError as exc:
+        print(f"seriesbot rules check: {exc}", file=sys.stderr)
+        return 2
+    errors = 0
+    if args.json:
+        print(json.dumps([{"index": r.index, "commit": r.sha, "subject": r.subject,
+                           "findings": [{"rule_id": f.rule_id, "severity": str(f.severity), "path": f.path,
+                                         "line": f.line, "message": f.message, "guide": f.guide}
+                                        for f in r.findings]} for r in results], indent=2))
+    for r in results:
+        errors += sum(1 for f in r.findings if f.severity == "error")
+        if args.json:
+            continue
+        print(f"[{r.index}/{len(results)}] {r.sha[:12]} {r.subject}: {'ok' if not r.findings else ''}")
+        for f in r.findings:
+            where = f"{f.path}:{f.line}" if f.path else "(commit)"
+            print(f"    {where}: {f.severity}: {f.message} [{f.rule_id}]")
+    return 1 if errors else 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"config ok: {settings.config_path}; projects: {', '.join(settings.projects) or 'none'}")
@@ -222,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--project", default="")
     rules = sub.add_parser("rules", help="API-conformance rules").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("list", help="every rule with id, severity and guide sentence")
+    rc = rules.add_parser("check", help="run the rules on a local commit range BASE..HEAD")
+    rc.add_argument("--repo", default=".")
+    rc.add_argument("--profile", action="append", choices=["generic", "libvirt"])
+    rc.add_argument("--json", action="store_true")
+    rc.add_argument("range", help="BASE..HEAD")
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     config.add_parser("check", help="load and validate the configuration")
     return parser
@@ -236,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         if args.command == "rules":
-            return {"list": cmd_rules_list}[args.rules_command](args)
+            return {"list": cmd_rules_list, "check": cmd_rules_check}[args.rules_command](args)
         if args.command == "config":
             return cmd_config_check(args)
         return handlers[args.command](args)

@@ -135,6 +135,8 @@ class CompilerMessage:
 
 @dataclass(frozen=True)
 class TestOutcome:
+    __test__ = False  # not a pytest class
+
     name: str
     status: str  # meson's: OK, FAIL, SKIP, TIMEOUT, EXPECTEDFAIL, UNEXPECTEDPASS, ERROR
     duration: float = 0.0

@@ -16,3 +16,10 @@ def pytest_sessionfinish(session, exitstatus):
     # a run that executed no test is a failure, not a silent pass
     if session.testscollected == 0 and exitstatus == 5:
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def demo_series_repo(tmp_path_factory):
+    from tests.fixtures_demo import demo_repo
+
+    return demo_repo(tmp_path_factory.mktemp("demo"))

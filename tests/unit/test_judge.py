@@ -1,0 +1,64 @@
+"""Blame only what the patch did (pure)."""
+
+from bot.records import CompilerMessage, TestOutcome
+from workers.baseline import BaselineVerdict
+from workers.judge import PatchState, judge_build, judge_tests, short_tail
+from workers.steps import StepOutcome
+
+GREEN = BaselineVerdict("b" * 40, True, frozenset(), True)
+
+
+def failing(*names):
+    return StepOutcome("fail", 1.0, tests=[TestOutcome(n, "FAIL", 0.1, f"log of {n}\nFAIL: x") for n in names])
+
+
+def test_new_failure_is_blamed_with_its_name():
+    details, after = {}, PatchState(True)
+    status = judge_tests(failing("domain-state"), GREEN, PatchState(True), after, 3, details, lambda n: False)
+    assert status == "fail"
+    assert details["failed_tests"][0]["name"] == "domain-state" and details["failed_tests"][0]["since"] == 3
+    assert after.failed_tests == {"domain-state": 3}
+
+
+def test_failure_upstream_has_too_is_not_blamed():
+    base = BaselineVerdict("b" * 40, True, frozenset({"net"}), True)
+    details = {}
+    status = judge_tests(failing("net"), base, PatchState(True), PatchState(True), 1, details, lambda n: False)
+    assert status == "ok" and details["upstream_failures"] == ["net"]
+
+
+def test_flaky_test_is_reported_as_flaky():
+    details = {}
+    status = judge_tests(failing("timing"), GREEN, PatchState(True), PatchState(True), 1, details, lambda n: True)
+    assert status == "ok" and details["flaky_tests"] == ["timing"]
+
+
+def test_still_failing_keeps_the_patch_that_broke_it_and_fixed_is_said():
+    before = PatchState(True, {"a": 2, "b": 2})
+    after = PatchState(True)
+    details = {}
+    assert judge_tests(failing("a"), GREEN, before, after, 4, details, lambda n: False) == "fail"
+    assert details["failed_tests"][0]["since"] == 2
+    assert details["fixed_tests"] == ["b"]
+
+
+def test_build_fixed_by_a_later_patch():
+    details = {}
+    ok = StepOutcome("ok", 1.0)
+    status, _, after = judge_build(ok, GREEN, PatchState(False, build_broken_by=2), 3, details)
+    assert status == "ok" and "fixed by this patch" in details["build_note"] and after.build_ok
+
+
+def test_build_failure_with_errors_and_upstream_broken_too():
+    broken = StepOutcome("fail", 1.0, messages=[CompilerMessage("src/a.c", 3, 1, "error", "oops")])
+    details = {}
+    status, test, _ = judge_build(broken, GREEN, PatchState(True), 1, details)
+    assert (status, test) == ("fail", "skip") and details["build_errors"] == ["src/a.c:3:1: error: oops"]
+    red = BaselineVerdict("b" * 40, False, frozenset(), True)
+    status, _, _ = judge_build(broken, red, PatchState(False), 1, {})
+    assert status == "warn"
+
+
+def test_short_tail_starts_at_the_failure():
+    text = "\n".join(f"line {i}" for i in range(40)) + "\nFAIL: expected 1 got 5\nmore\n"
+    assert short_tail(text).splitlines()[2] == "FAIL: expected 1 got 5"
