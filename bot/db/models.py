@@ -64,6 +64,11 @@ class Series(Base):
     cover_msgid: Mapped[str | None] = mapped_column(String(998), index=True)
     cover_subject: Mapped[str | None] = mapped_column(Text)
     thread_root: Mapped[str | None] = mapped_column(String(998), index=True)
+    # what the series' first mail (cover letter, else patch 1) replies to: a v2 threaded under v1
+    replies_to: Mapped[list[Any]] = mapped_column(default=list)
+    supersedes_msgids: Mapped[list[Any]] = mapped_column(default=list)  # "Supersedes: <msgid>" lines
+    is_resend: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_rfc: Mapped[bool] = mapped_column(Boolean, default=False)
     base_commit: Mapped[str | None] = mapped_column(String(64))
     based_on: Mapped[list[Any]] = mapped_column(default=list)
     prerequisite_patch_ids: Mapped[list[Any]] = mapped_column(default=list)
@@ -93,8 +98,9 @@ class Patch(Base):
     subject: Mapped[str] = mapped_column(Text)
     author_name: Mapped[str] = mapped_column(Text, default="")
     author_email: Mapped[str] = mapped_column(String(320), default="")
-    patch_id: Mapped[str | None] = mapped_column(String(64))  # git patch-id --stable of the diff
+    patch_id: Mapped[str | None] = mapped_column(String(64), index=True)  # git patch-id --stable
     trailers: Mapped[list[Any]] = mapped_column(default=list)  # [[name, value, from_msgid], ...]
+    merged_commit: Mapped[str | None] = mapped_column(String(64))
     series: Mapped[Series] = relationship(back_populates="patches")
 
 class Run(Base):
@@ -226,3 +232,12 @@ class ProjectLock(Base):
     __tablename__ = "project_lock"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     counter: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MirrorState(Base):
+    """The upstream commit up to which merged patches have been looked for."""
+
+    __tablename__ = "mirror_state"
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checked_sha: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

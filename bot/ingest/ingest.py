@@ -115,6 +115,7 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
             project=row.project, title=title, norm_title=assemble.normalise_title(title),
             author_name=parsed.from_name, author_email=parsed.from_email, version=info.version,
             total=info.total, thread_root=decision.thread_root, state="partial",
+            replies_to=list(parsed.thread_ids), is_resend=info.is_resend, is_rfc=info.is_rfc,
         )
         session.add(series)
         session.flush()
@@ -124,11 +125,15 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
         series.base_commit = parsed.base_commit
     if parsed.based_on and not series.based_on:
         series.based_on = list(parsed.based_on)
+    if parsed.supersedes:
+        series.supersedes_msgids = sorted(set(series.supersedes_msgids) | set(parsed.supersedes))
     if parsed.prerequisite_patch_ids:
         series.prerequisite_patch_ids = sorted(set(series.prerequisite_patch_ids) | set(parsed.prerequisite_patch_ids))
     if info.is_cover:
         series.cover_msgid = parsed.message_id
         series.cover_subject = parsed.subject
+        series.replies_to = list(parsed.thread_ids)
+        series.is_resend = series.is_resend or info.is_resend
         series.title = info.title
         series.norm_title = assemble.normalise_title(info.title)
     else:
@@ -145,6 +150,8 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
         session.refresh(series)
     log.info("event=assembled msgid=%s series=%d index=%d/%d action=%s", parsed.message_id, series.id,
              info.counter, info.total, decision.action)
+    if info.is_cover and series.state not in ("partial", "incomplete"):
+        _supersede_older(session, series)  # a late cover letter may name or thread under v1
     _maybe_complete(session, settings, series)
     return series
 
@@ -160,22 +167,34 @@ def _maybe_complete(session: Session, settings: Settings, series: Series) -> Non
 
 
 def _supersede_older(session: Session, series: Series) -> None:
+    """Link the earlier versions this series replaces, both ways, and cancel their runs. An earlier
+    version is: named by a `Supersedes:` line; or the series this one is threaded under; or the
+    same author's series with the same normalised title and a version not above this one's (a
+    RESEND, or the same version mailed again, replaces the earlier copy)."""
+    named = set(series.supersedes_msgids) | set(series.replies_to)
+    via_patch = select(Patch.series_id).where(Patch.message_id.in_(named)) if named else None
+    same_title = (Series.author_email == series.author_email) & (Series.norm_title == series.norm_title) & \
+        (Series.version <= series.version)
+    match = or_(same_title, Series.cover_msgid.in_(named), Series.id.in_(via_patch)) if named else same_title
     older = session.scalars(
         select(Series).where(
             Series.project == series.project,
             Series.id != series.id,
-            Series.author_email == series.author_email,
-            Series.norm_title == series.norm_title,
-            Series.version < series.version,
+            Series.id < series.id,
             Series.superseded_by_id.is_(None),
-        )
+            Series.state != "merged",
+            match,
+        ).order_by(Series.id)
     ).all()
     for old in older:
+        if old.version > series.version and old.cover_msgid not in series.supersedes_msgids:
+            continue  # a newer version is never replaced by an older one, unless named explicitly
         old.superseded_by_id = series.id
         old.state = "superseded"
-        series.supersedes_id = series.supersedes_id or old.id
+        series.supersedes_id = old.id  # the newest earlier version (ordered by id)
         for run in old.runs:
             cancel_run(session, run, reason=f"superseded by v{series.version} (series {series.id})")
+        log.info("event=superseded old=%d new=%d", old.id, series.id)
 
 
 def _collect_reply(session: Session, row: Message, parsed: ParsedMail) -> None:
