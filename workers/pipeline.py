@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import queue
-from bot.db.models import FindingRow, Message, PatchResult, Run, Series, utcnow
+from bot.db.models import FindingRow, Message, Patch, PatchResult, Run, Series, utcnow
 from bot.db.session import session_scope
 from bot.errors import InfraError
 from bot.records import Status
 from bot.settings import ProjectSettings, Settings
 from workers import baseline, steps, tree
 from workers.judge import PatchState, judge_build, judge_tests
+from workers.merged import detect_merged
 from workers.rules import rules_for_project
 from workers.rules.local import SeriesChecker
 
@@ -47,6 +49,9 @@ class RunPlan:
     options: dict[str, Any]
     base_commit: str | None
     done_indexes: set[int] = field(default_factory=set)
+    # what the series says it sits on: another series (Based-on:) or patches (prerequisite-patch-id:)
+    prerequisite_ref: str | None = None
+    prerequisite_mails: list[bytes] = field(default_factory=list)
 
 
 def run_series(run_id: int, settings: Settings) -> str:
@@ -91,8 +96,37 @@ def claim(run_id: int, settings: Settings) -> RunPlan | None:
             raw = session.scalar(select(Message.raw).where(Message.id == p.message_pk))
             patches.append(PatchInput(p.id, p.index, p.subject, raw or b""))
         done = {r.index for r in run.results if r.verdict not in ("pending", "running")}
+        ref, mails = prerequisites(session, series)
         return RunPlan(run.id, series.id, settings.project(run.project), patches, dict(run.options or {}),
-                       series.base_commit, done)
+                       series.base_commit, done, ref, mails)
+
+
+def prerequisites(session: Session, series: Series) -> tuple[str | None, list[bytes]]:
+    """The mails of the series named by `Based-on:`, or of the patches named by
+    `prerequisite-patch-id:`, in the order they must be applied before this series."""
+    for msgid in series.based_on:
+        key = msgid.rstrip("/").rsplit("/", 1)[-1] if "://" in msgid else msgid
+        dep = session.scalar(select(Series).where(Series.project == series.project, Series.id != series.id,
+                                                  Series.cover_msgid == key))
+        if dep is None:
+            patch = session.scalar(select(Patch).where(Patch.message_id == key))
+            dep = patch.series if patch is not None and patch.series_id != series.id else None
+        if dep is not None and dep.patches:
+            return f"<{key}>", [_raw(session, p.message_pk) for p in dep.patches]
+    if series.prerequisite_patch_ids:
+        found = session.scalars(select(Patch).where(Patch.patch_id.in_(series.prerequisite_patch_ids),
+                                                    Patch.series_id != series.id)
+                                .order_by(Patch.series_id, Patch.index)).all()
+        chosen: dict[str, Patch] = {}
+        for p in found:
+            chosen.setdefault(p.patch_id or "", p)
+        if chosen:
+            return "prerequisite patches", [_raw(session, p.message_pk) for p in chosen.values()]
+    return None, []
+
+
+def _raw(session: Session, message_pk: int) -> bytes:
+    return session.scalar(select(Message.raw).where(Message.id == message_pk)) or b""
 
 
 def _safe(name: str) -> str:
@@ -114,6 +148,7 @@ class SeriesRun:
         started = time.monotonic()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         tree.ensure_mirror(self.ptree)
+        detect_merged(self.settings, self.project, self.ptree)
         kind, ref, base, upstream, applied, conflict = self.apply_series()
         branch = self.publish(applied)
         with session_scope(self.settings.database_url) as session:
@@ -152,6 +187,10 @@ class SeriesRun:
             if sha is None:
                 raise InfraError(f"base {override!r} does not resolve in {self.project.upstream}")
             kind, ref, base = "override", override, sha
+        if self.plan.prerequisite_mails and not override:
+            on_top = self.apply_prerequisites(base)
+            if on_top is not None:
+                kind, ref, base = "based-on", self.plan.prerequisite_ref or "prerequisites", on_top
         mails = [(p.index, p.raw) for p in self.plan.patches]
         applied = tree.apply_patches(self.ptree, base, mails, self.log_dir / "mails")
         first_bad = next((a for a in applied if a.status == "conflict"), None)
@@ -163,6 +202,16 @@ class SeriesRun:
                     conflict = {"index": first_bad.index, "files": first_bad.files, "upstream": upstream}
                     return "base-commit", self.plan.base_commit, declared, upstream, on_declared, conflict
         return kind, ref, base, upstream, applied, None
+
+    def apply_prerequisites(self, base: str) -> str | None:
+        """Apply what the series is based on; the commit on top, or None when it does not apply."""
+        prefix = [(1000 + i, raw) for i, raw in enumerate(self.plan.prerequisite_mails, start=1)]
+        done = tree.apply_patches(self.ptree, base, prefix, self.log_dir / "prerequisites")
+        if any(a.status == "conflict" for a in done):
+            log.warning("event=prerequisites-conflict run=%d", self.plan.run_id)
+            return None
+        commits = [a.commit for a in done if a.commit]
+        return commits[-1] if commits else None
 
     def publish(self, applied: list[tree.PatchApplied]) -> str | None:
         commits = [a.commit for a in applied if a.commit and a.status in ("ok", "already-applied")]
