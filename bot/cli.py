@@ -185,6 +185,27 @@ def cmd_demo_send(args: argparse.Namespace) -> int:
     return subprocess.call(argv)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _prepare(settings)
+    from bot.receive import importers
+
+    project = settings.project(args.project) if args.project else None
+    try:
+        if args.import_command == "mbox":
+            report = importers.import_mbox(Path(args.path), settings, project=project, progress=True)
+        else:
+            if project is None:
+                project = next(iter(settings.projects.values()))
+            report = importers.import_lore(project, args.message, settings)
+    except (OSError, ValueError) as exc:
+        print(f"seriesbot import: {exc}", file=sys.stderr)
+        return 2
+    print(f"seen {report.seen}, stored {report.stored}, already had {report.duplicates}, "
+          f"rejected {report.rejected}; ingest: {report.statuses}")
+    return 0
+
+
 def cmd_rules_list(args: argparse.Namespace) -> int:
     from workers.rules import discover, title_of
 
@@ -250,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--no-reconcile", action="store_true")
     d = sub.add_parser("demo-send", help="post the bundled sample series with git send-email")
     d.add_argument("--project", default="")
+    imp = sub.add_parser("import", help="import mail through the same path as SMTP").add_subparsers(
+        dest="import_command", required=True)
+    im = imp.add_parser("mbox", help="an mbox file or a maildir")
+    im.add_argument("path")
+    im.add_argument("--project", default="", help="project for mail without a List-Id")
+    il = imp.add_parser("lore", help="a whole thread from a public-inbox server (project lore_url)")
+    il.add_argument("message", help="Message-ID or message URL")
+    il.add_argument("--project", default="")
     rules = sub.add_parser("rules", help="API-conformance rules").add_subparsers(dest="rules_command", required=True)
     rules.add_parser("list", help="every rule with id, severity and guide sentence")
     rc = rules.add_parser("check", help="run the rules on a local commit range BASE..HEAD")
@@ -272,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "rules":
             return {"list": cmd_rules_list, "check": cmd_rules_check}[args.rules_command](args)
+        if args.command == "import":
+            return cmd_import(args)
         if args.command == "config":
             return cmd_config_check(args)
         return handlers[args.command](args)

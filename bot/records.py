@@ -100,6 +100,7 @@ class ParsedMail:
     supersedes: tuple[str, ...] = ()
     commands: tuple[CommandLine, ...] = ()
     ignore_reason: str | None = None  # set when the mail is not for us (our own, auto-reply, bounce)
+    reject_reason: str | None = None  # set when it claims to be a patch we must not touch
     problems: tuple[str, ...] = ()  # malformed parts noticed while parsing
 
     @property

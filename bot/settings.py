@@ -100,6 +100,7 @@ class ProjectSettings:
     branch: str = "main"
     demo: bool = False
     maintainers: tuple[str, ...] = ()
+    lore_url: str = ""  # public-inbox base of the list, e.g. https://lore.kernel.org/libvir-list
     incomplete_after: float = 6 * 3600.0
     build: BuildSettings = field(default_factory=BuildSettings)
     rules: RuleSettings = field(default_factory=RuleSettings)

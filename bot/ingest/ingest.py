@@ -59,6 +59,9 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
     if parsed.ignore_reason:
         row.reason = parsed.ignore_reason
         return "ignored"
+    if parsed.reject_reason:
+        row.reason = parsed.reject_reason
+        return "rejected"
     if row.project is None:
         row.reason = f"List-Id {parsed.list_id!r} belongs to no configured project" if parsed.list_id else \
             "not addressed to a configured list"
@@ -70,8 +73,6 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
     if parsed.kind == "reply":
         _collect_reply(session, row, parsed)
         return "parsed"
-    if any(p.startswith("implausible") for p in parsed.problems):
-        return "rejected"
     row.reason = row.reason or "not a patch, a cover letter or a reply to one"
     return "parsed"
 

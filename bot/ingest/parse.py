@@ -22,6 +22,8 @@ BASE_COMMIT_RE = re.compile(r"^base-commit: *([0-9a-f]{7,64}) *$", re.M)
 PREREQ_RE = re.compile(r"^prerequisite-patch-id: *([0-9a-f]{40,64}) *$", re.M)
 BASED_ON_RE = re.compile(r"^Based-on: *(.+?) *$", re.M | re.I)
 SUPERSEDES_RE = re.compile(r"^Supersedes: *(.+?) *$", re.M | re.I)
+UNSAFE_PATH_RE = re.compile(r"^(?:\+\+\+ |--- |diff --git |rename (?:from|to) |copy (?:from|to) )"
+                            r"(?:.* )?(?:[ab]/)?(?:\.\./|.*/\.\./|\.git/|.*/\.git/)", re.M)
 PATCH_ATTACHMENT_TYPES = {"text/x-patch", "text/x-diff", "application/x-patch", "text/x-patch; charset=utf-8"}
 
 
@@ -164,14 +166,19 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
             if diff:
                 message = body + "\n" + att_message
                 break
+    reject = None
     if info.total > b4compat.MAX_SERIES_LENGTH or info.counter > info.total:
-        problems.append(f"implausible patch counter {info.counter}/{info.total}")
-    if diff and re.search(r"^(\+\+\+|---) [ab]/(.*/)?(\.\./|\.git/)", diff, re.M):
-        problems.append("diff touches ../ or .git/ paths")
+        reject = f"implausible patch counter {info.counter}/{info.total}"
+    elif diff and UNSAFE_PATH_RE.search(diff):
+        reject = "the diff touches paths outside the tree (../) or inside .git/"
+    if reject:
+        problems.append(reject)
     ignore = _ignore_reason(msg, from_email, bot_address, bool(diff))
-    if info.is_cover and info.is_patch_prefix and not info.is_reply:
+    if reject and not info.is_reply:
+        kind = "other"
+    elif info.is_cover and info.is_patch_prefix and not info.is_reply:
         kind = "cover"
-    elif diff and not info.is_reply and not any(p.startswith("implausible") for p in problems):
+    elif diff and not info.is_reply:
         kind = "patch"
     elif info.is_reply or in_reply_to_ids or references:
         kind = "reply"
@@ -204,6 +211,7 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
         supersedes=tuple(v for line in SUPERSEDES_RE.findall(scan) for v in _msgids(line)),
         commands=find_commands(body, command_prefix) if kind in ("reply", "other") else (),
         ignore_reason=ignore,
+        reject_reason=reject,
         problems=tuple(problems),
     )
 

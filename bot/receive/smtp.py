@@ -67,6 +67,16 @@ class SeriesbotHandler:
         return f"250 2.0.0 OK: stored <{outcome.message_id}>"
 
 
+class _LenientSMTP(SMTP):
+    # RFC 5321 caps lines at 1000 octets, but mail that clients and lists really send can be longer;
+    # we keep it (store first, judge later) rather than refuse it.
+    line_length_limit = 1 << 20
+
+
+class _LenientLMTP(LMTP):
+    line_length_limit = 1 << 20
+
+
 class _Controller(Controller):
     def __init__(self, handler: Any, settings: Settings, **kwargs: Any) -> None:
         self._lmtp = settings.smtp_in.lmtp
@@ -81,7 +91,7 @@ class _Controller(Controller):
         )
 
     def factory(self) -> SMTP:
-        cls = LMTP if self._lmtp else SMTP
+        cls = _LenientLMTP if self._lmtp else _LenientSMTP
         return cls(self.handler, **self.SMTP_kwargs)
 
 

@@ -1,0 +1,128 @@
+"""Other ways in, same path: an mbox file or a maildir, and a whole thread fetched from a
+public-inbox server (lore.kernel.org serves `<base>/<msgid>/t.mbox.gz`). Every message goes through
+store_message, then is ingested inline; importing twice stores nothing twice."""
+
+from __future__ import annotations
+
+import gzip
+import mailbox
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import httpx
+
+from bot.ingest.ingest import ingest_message
+from bot.receive.store import store_message
+from bot.settings import ProjectSettings, Settings
+
+_MBOX_FROM_RE = re.compile(rb"^From \S+.*$", re.M)
+
+
+@dataclass
+class ImportReport:
+    seen: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def _raw_messages(path: Path) -> Iterator[bytes]:
+    if path.is_dir():
+        box: mailbox.Mailbox = mailbox.Maildir(str(path), factory=None, create=False)
+        for key in box.iterkeys():
+            with box.get_file(key) as f:
+                yield f.read()
+        return
+    yield from split_mbox(path.read_bytes())
+
+
+def split_mbox(data: bytes) -> Iterator[bytes]:
+    """Messages of an mbox (mboxrd quoting undone), without loading them into email objects."""
+    starts = [m.start() for m in _MBOX_FROM_RE.finditer(data) if m.start() == 0 or data[m.start() - 1:m.start()] == b"\n"]
+    if not starts:
+        if data.strip():
+            yield data
+        return
+    for begin, end in zip(starts, [*starts[1:], len(data)], strict=True):
+        chunk = data[begin:end]
+        chunk = chunk.split(b"\n", 1)[1] if b"\n" in chunk else b""
+        yield re.sub(rb"(?m)^>(>*From )", rb"\1", chunk)
+
+
+def import_messages(raws: Iterable[bytes], settings: Settings, *, source: str, envelope_to: list[str] | None = None,
+                    total: int | None = None, progress: bool = False) -> ImportReport:
+    report = ImportReport()
+    limit = settings.smtp_in.max_message_size
+    bar = _progress(total) if progress else None
+    for raw in raws:
+        report.seen += 1
+        if len(raw) > limit:
+            # kept as a clear row (headers and the start), never silently dropped
+            outcome = store_message(raw[:65536], settings, source=source, envelope_to=envelope_to, status="rejected",
+                                    reason=f"over the size limit: {len(raw)} bytes > {limit}", enqueue=False)
+            report.rejected += 1
+        else:
+            outcome = store_message(raw, settings, source=source, envelope_to=envelope_to, enqueue=False)
+            if outcome.created:
+                report.stored += 1
+                status = ingest_message(outcome.message_pk, settings)
+                report.statuses[status] = report.statuses.get(status, 0) + 1
+            else:
+                report.duplicates += 1
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    return report
+
+
+def _progress(total: int | None):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="msg", file=sys.stderr, disable=not sys.stderr.isatty())
+
+
+def import_mbox(path: Path, settings: Settings, *, project: ProjectSettings | None = None,
+                progress: bool = False) -> ImportReport:
+    raws = list(_raw_messages(path))
+    return import_messages(raws, settings, source="mbox", total=len(raws), progress=progress,
+                           envelope_to=[project.list_address] if project else None)
+
+
+def thread_url(base: str, msgid_or_url: str) -> tuple[str, str]:
+    """(t.mbox.gz URL, message-id) for a Message-ID or a public-inbox message URL."""
+    value = msgid_or_url.strip()
+    if "://" in value:
+        m = re.match(r"^(https?://[^/]+(?:/[^/]+)*?)/([^/]+@[^/]+?)(?:/.*)?$", value)
+        if not m:
+            raise ValueError(f"not a public-inbox message URL: {value}")
+        base, msgid = m.group(1), unquote(m.group(2))
+    else:
+        msgid = value.strip("<>")
+        if not base:
+            raise ValueError("the project has no lore_url: give a full message URL")
+    if not re.fullmatch(r"[^\s<>/]+@[^\s<>/]+", msgid):
+        raise ValueError(f"not a Message-ID: {msgid!r}")
+    return f"{base.rstrip('/')}/{quote(msgid, safe='@+=')}/t.mbox.gz", msgid
+
+
+def import_lore(project: ProjectSettings, msgid_or_url: str, settings: Settings, *,
+                client: httpx.Client | None = None) -> ImportReport:
+    url, _msgid = thread_url(project.lore_url, msgid_or_url)
+    own = client is None
+    client = client or httpx.Client(timeout=60, follow_redirects=True)
+    try:
+        response = client.get(url)
+        response.raise_for_status()
+    finally:
+        if own:
+            client.close()
+    data = response.content
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return import_messages(list(split_mbox(data)), settings, source="lore", envelope_to=[project.list_address])
