@@ -97,13 +97,14 @@ def dispose_all() -> None:
 
 def lock_project(session: Session, name: str) -> None:
     """Take the project's assembly lock until the end of the transaction."""
-    done = session.execute(update(ProjectLock).where(ProjectLock.name == name)
-                           .values(counter=ProjectLock.counter + 1)).rowcount
-    if done:
+    bump = update(ProjectLock.__table__).where(ProjectLock.__table__.c.name == name) \
+        .values(counter=ProjectLock.__table__.c.counter + 1)
+    connection = session.connection()  # Core: no ORM flush or identity-map work on this hot path
+    if connection.execute(bump).rowcount:
         return
     try:
         with session.begin_nested():
             session.add(ProjectLock(name=name, counter=0))
     except IntegrityError:
         pass
-    session.execute(update(ProjectLock).where(ProjectLock.name == name).values(counter=ProjectLock.counter + 1))
+    connection.execute(bump)

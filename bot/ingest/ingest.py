@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot.db.models import Message, Patch, Series, utcnow
 from bot.db.session import lock_project, session_scope
@@ -24,6 +24,14 @@ from bot.settings import Settings
 log = logging.getLogger("seriesbot.ingest")
 
 
+def ingest_row(session: Session, settings: Settings, row: Message) -> str:
+    """Parse one stored message and persist what it means, in the caller's transaction."""
+    parsed = parse_mail(row.raw, bot_address=settings.bot_address, command_prefix=settings.command_prefix)
+    _record_headers(row, parsed)
+    row.status = _route(session, settings, row, parsed)
+    return row.status
+
+
 def ingest_message(pk: int, settings: Settings) -> str:
     """Returns the message's new status (for logs and tests)."""
     try:
@@ -31,10 +39,7 @@ def ingest_message(pk: int, settings: Settings) -> str:
             row = session.get(Message, pk, with_for_update=True)
             if row is None or row.status != "stored":
                 return row.status if row else "missing"
-            parsed = parse_mail(row.raw, bot_address=settings.bot_address, command_prefix=settings.command_prefix)
-            _record_headers(row, parsed)
-            row.status = _route(session, settings, row, parsed)
-            return row.status
+            return ingest_row(session, settings, row)
     except Exception as exc:
         log.exception("event=ingest-crashed pk=%d", pk)
         with session_scope(settings.database_url) as session:
@@ -66,7 +71,8 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
         row.reason = f"List-Id {parsed.list_id!r} belongs to no configured project" if parsed.list_id else \
             "not addressed to a configured list"
         return "ignored"
-    lock_project(session, row.project)
+    if parsed.kind in ("patch", "cover", "reply"):
+        lock_project(session, row.project)
     if parsed.kind in ("patch", "cover"):
         series = _assemble(session, settings, row, parsed)
         return "parsed" if series is not None else "ignored"
@@ -90,7 +96,7 @@ def _candidates(session: Session, project: str, parsed: ParsedMail) -> list[asse
         ),
     )
     views = []
-    for series in session.scalars(query):
+    for series in session.scalars(query.options(selectinload(Series.patches))):
         views.append(assemble.SeriesView(
             id=series.id, version=series.version, total=series.total, author_email=series.author_email,
             norm_title=series.norm_title, cover_msgid=series.cover_msgid, thread_root=series.thread_root,
@@ -116,7 +122,7 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
             project=row.project, title=title, norm_title=assemble.normalise_title(title),
             author_name=parsed.from_name, author_email=parsed.from_email, version=info.version,
             total=info.total, thread_root=decision.thread_root, state="partial",
-            replies_to=list(parsed.thread_ids), is_resend=info.is_resend, is_rfc=info.is_rfc,
+            replies_to=list(parsed.thread_ids), is_resend=info.is_resend, is_rfc=info.is_rfc, patches=[],
         )
         session.add(series)
         session.flush()
@@ -138,7 +144,7 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
         series.title = info.title
         series.norm_title = assemble.normalise_title(info.title)
     else:
-        session.add(Patch(
+        series.patches.append(Patch(
             series_id=series.id, index=info.counter, message_id=parsed.message_id, message_pk=row.id,
             subject=parsed.subject, author_name=parsed.from_name, author_email=parsed.from_email,
             patch_id=patch_id(parsed.diff),
@@ -148,7 +154,6 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
             series.title = info.title if not series.cover_msgid else series.title
             series.norm_title = assemble.normalise_title(series.title)
         session.flush()
-        session.refresh(series)
     log.info("event=assembled msgid=%s series=%d index=%d/%d action=%s", parsed.message_id, series.id,
              info.counter, info.total, decision.action)
     if info.is_cover and series.state not in ("partial", "incomplete"):

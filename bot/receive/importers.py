@@ -14,9 +14,12 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import httpx
+from sqlalchemy import select
 
-from bot.ingest.ingest import ingest_message
-from bot.receive.store import store_message
+from bot.db.models import Message
+from bot.db.session import session_scope
+from bot.ingest.ingest import ingest_row
+from bot.receive.store import header_msgid, new_message_row
 from bot.settings import ProjectSettings, Settings
 
 _MBOX_FROM_RE = re.compile(rb"^From \S+.*$", re.M)
@@ -55,30 +58,57 @@ def split_mbox(data: bytes) -> Iterator[bytes]:
 
 
 def import_messages(raws: Iterable[bytes], settings: Settings, *, source: str, envelope_to: list[str] | None = None,
-                    total: int | None = None, progress: bool = False) -> ImportReport:
+                    total: int | None = None, progress: bool = False, batch: int = 200) -> ImportReport:
+    """Store and ingest in batches: one transaction per batch, a savepoint per message, so a
+    message that crashes ingest is marked 'error' and the rest of the batch still lands."""
     report = ImportReport()
-    limit = settings.smtp_in.max_message_size
     bar = _progress(total) if progress else None
+    pending: list[bytes] = []
     for raw in raws:
-        report.seen += 1
-        if len(raw) > limit:
-            # kept as a clear row (headers and the start), never silently dropped
-            outcome = store_message(raw[:65536], settings, source=source, envelope_to=envelope_to, status="rejected",
-                                    reason=f"over the size limit: {len(raw)} bytes > {limit}", enqueue=False)
-            report.rejected += 1
-        else:
-            outcome = store_message(raw, settings, source=source, envelope_to=envelope_to, enqueue=False)
-            if outcome.created:
-                report.stored += 1
-                status = ingest_message(outcome.message_pk, settings)
-                report.statuses[status] = report.statuses.get(status, 0) + 1
-            else:
-                report.duplicates += 1
+        pending.append(raw)
+        if len(pending) >= batch:
+            _import_batch(pending, settings, source, envelope_to, report)
+            if bar:
+                bar.update(len(pending))
+            pending = []
+    if pending:
+        _import_batch(pending, settings, source, envelope_to, report)
         if bar:
-            bar.update(1)
+            bar.update(len(pending))
     if bar:
         bar.close()
     return report
+
+
+def _import_batch(raws: list[bytes], settings: Settings, source: str, envelope_to: list[str] | None,
+                  report: ImportReport) -> None:
+    limit = settings.smtp_in.max_message_size
+    ids = [header_msgid(raw) for raw in raws]
+    with session_scope(settings.database_url) as session:
+        seen = set(session.scalars(select(Message.message_id).where(Message.message_id.in_(ids))))
+        for raw, msgid in zip(raws, ids, strict=True):
+            report.seen += 1
+            if msgid in seen:
+                report.duplicates += 1
+                continue
+            seen.add(msgid)
+            if len(raw) > limit:
+                # kept as a clear row (headers and the start), never silently dropped
+                session.add(new_message_row(raw[:65536], settings, source=source, envelope_to=envelope_to,
+                                            status="rejected", message_id=msgid,
+                                            reason=f"over the size limit: {len(raw)} bytes > {limit}"))
+                report.rejected += 1
+                continue
+            row = new_message_row(raw, settings, source=source, envelope_to=envelope_to, message_id=msgid)
+            session.add(row)
+            session.flush()
+            report.stored += 1
+            try:
+                with session.begin_nested():
+                    status = ingest_row(session, settings, row)
+            except Exception as exc:
+                status, row.status, row.reason = "error", "error", f"ingest crashed: {exc!r}"[:2000]
+            report.statuses[status] = report.statuses.get(status, 0) + 1
 
 
 def _progress(total: int | None):  # type: ignore[no-untyped-def]

@@ -67,6 +67,15 @@ def route_project(raw: bytes, recipients: list[str], settings: Settings) -> str 
     return None
 
 
+def new_message_row(raw: bytes, settings: Settings, *, source: str, envelope_from: str = "",
+                    envelope_to: list[str] | None = None, status: str = "stored", reason: str = "",
+                    message_id: str | None = None) -> Message:
+    recipients = list(envelope_to or [])
+    return Message(message_id=message_id or header_msgid(raw), project=route_project(raw, recipients, settings),
+                   source=source, envelope_from=envelope_from, envelope_to=recipients, raw=raw, size=len(raw),
+                   status=status, reason=reason)
+
+
 def store_message(
     raw: bytes,
     settings: Settings,
@@ -79,24 +88,14 @@ def store_message(
     enqueue: bool = True,
 ) -> StoreOutcome:
     """Commit the raw message (once per Message-ID), then enqueue its ingest."""
-    recipients = list(envelope_to or [])
     message_id = header_msgid(raw)
-    project = route_project(raw, recipients, settings)
     with session_scope(settings.database_url) as session:
         existing = session.scalar(select(Message).where(Message.message_id == message_id))
         if existing is not None:
             return StoreOutcome(existing.id, message_id, False, existing.project)
-        row = Message(
-            message_id=message_id,
-            project=project,
-            source=source,
-            envelope_from=envelope_from,
-            envelope_to=recipients,
-            raw=raw,
-            size=len(raw),
-            status=status,
-            reason=reason,
-        )
+        row = new_message_row(raw, settings, source=source, envelope_from=envelope_from, envelope_to=envelope_to,
+                              status=status, reason=reason, message_id=message_id)
+        project = row.project
         session.add(row)
         try:
             session.flush()
