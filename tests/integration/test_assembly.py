@@ -191,3 +191,15 @@ def test_base_commit_and_based_on_are_recorded(bot_settings):
         deliver(bot_settings, raw)
     [s] = all_series(bot_settings)
     assert s["base_commit"] == "3763256d1760f1c6c1bbe604a421c4d7dd31c945" and s["based_on"] == ["dep-0@x"]
+
+
+def test_same_message_through_two_lists_is_one_series(bot_settings):
+    mails = series_mails("x", n=2)
+    for raw in mails:
+        deliver(bot_settings, raw)
+    # the list server of another project delivers the same mails (same Message-IDs) again
+    for raw in mails:
+        copy = raw.replace(b"<devel.demo.seriesbot.test>", b"<devel.other.test>")
+        pk, status = deliver(bot_settings, copy, to="devel@other.test")
+    [s] = all_series(bot_settings)
+    assert s["indexes"] == [1, 2] and s["project"] == "demo" and len(s["runs"]) == 1
