@@ -50,28 +50,31 @@ class SeriesChecker:
     total: int
     infos: list[PatchInfo] = field(default_factory=list)
     commits: dict[int, str] = field(default_factory=dict)
+    readers: dict[str, Callable[[str], str | None]] = field(default_factory=dict)
 
     def remember(self, parent: str, sha: str, index: int) -> PatchInfo:
         """Add a patch to the series so far without judging it (already judged, or resumed)."""
         info = patch_info(self.repo, parent, sha, index)
+        self.commits.setdefault(0, parent)  # the series base: the parent of the first patch
         self.infos.append(info)
         self.commits[index] = sha
         return info
 
+    def reader(self, commit: str) -> Callable[[str], str | None]:
+        """One cached reader per commit, kept across patches (the base is read by every patch)."""
+        if commit not in self.readers:
+            self.readers[commit] = file_reader(self.repo, commit)
+        return self.readers[commit]
+
     def check(self, parent: str, sha: str, index: int) -> RulesOutcome:
         info = self.remember(parent, sha, index)
-        readers: dict[str, Callable[[str], str | None]] = {}
 
         def read_at(i: int, path: str) -> str | None:
             commit = self.commits.get(i)
-            if commit is None:
-                return None
-            if commit not in readers:
-                readers[commit] = file_reader(self.repo, commit)
-            return readers[commit](path)
+            return None if commit is None else self.reader(commit)(path)
 
-        ctx = RuleContext(patch=info, series=list(self.infos), read=file_reader(self.repo, sha),
-                          read_before=file_reader(self.repo, parent), is_last=index == self.total, read_at=read_at)
+        ctx = RuleContext(patch=info, series=list(self.infos), read=self.reader(sha),
+                          read_before=self.reader(parent), is_last=index == self.total, read_at=read_at)
         return run_rules(ctx, self.rules)
 
 

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from bot.records import Finding, Scope, Severity
+from workers.rules import rule
+from workers.rules.context import RuleContext
+from workers.rules.cparse import FunctionDef, Param
+from workers.rules.docparse import api_doc
+from workers.rules.libvirt_api import entries, handle_param
+
+_MAY_BE_NULL_RE = re.compile(r"\bNULL\b|\boptional\b", re.I)
+
+
+def judged_pointers(fn: FunctionDef) -> list[Param]:
+    """Pointer parameters the caller must pass: not the object (libvirt.entry-checks-object judges it),
+    not opaque data or callbacks, not those the doc comment says may be NULL or are optional."""
+    _, docs, _ = api_doc(fn.doc)
+    handle = handle_param(fn)
+    return [p for p in fn.params
+            if p.is_pointer and p.name != handle and not p.type.startswith(("void", "const void"))
+            and "Callback" not in p.type and "(*)" not in p.type and not _MAY_BE_NULL_RE.search(docs.get(p.name, ""))]
+
+
+def unchecked(fn: FunctionDef) -> list[str]:
+    out = []
+    for p in judged_pointers(fn):
+        name = re.escape(p.name)
+        if not re.search(rf"\bvirCheck\w*\([^;]*\b{name}\b|!\s*{name}\b|\b{name}\s*[!=]=\s*NULL", fn.body):
+            out.append(p.name)
+    return out
+
+
+@rule
+class EntryChecksArgs:
+    """A public API entry point validates its pointer arguments with virCheckNonNull*() helpers.
+
+    Guide, "implement the public API": it "SHOULD do basic validation of the parameters that are being
+    passed in, using helpers like virCheckNonNullArgGoto();". A pointer parameter whose doc comment says
+    it may be NULL (or is optional) is left alone, and any virCheck*() helper or NULL test counts.
+    """
+
+    id = "libvirt.entry-checks-args"
+    severity = Severity.WARNING
+    scope = Scope.PATCH
+    guide = ("SHOULD do basic validation of the parameters that are being passed in, using helpers like "
+             "virCheckNonNullArgGoto();")
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        for entry in entries(ctx):
+            missing = unchecked(entry.fn)
+            if missing and entry.lacks(lambda fn: not unchecked(fn)):
+                yield ctx.finding(self, entry.path, entry.fn.line,
+                                  f"public API {entry.name} does not validate {', '.join(missing)} "
+                                  "(virCheckNonNullArgGoto() or a NULL test; say so in the doc comment "
+                                  "if NULL is allowed)")
