@@ -155,6 +155,7 @@ class CommandResult:
     timed_out: bool = False
     output_capped: bool = False
     infra_error: str | None = None
+    killed_reason: str | None = None  # timeout, output cap or memory: said in the log and the reply
 
     @property
     def ok(self) -> bool:

@@ -1,8 +1,9 @@
 """The only subprocess runner for steps that run someone else's code (and for git).
 
 Every command is an argument list (never a shell string), runs in its own process group with a
-wall-time limit, an output cap, a memory limit (RLIMIT_AS), a process cap (RLIMIT_NPROC, which the
-kernel does not apply to root), and without network (a fresh network namespace via `unshare -n`, or
+wall-time limit, an output cap, a memory limit (RLIMIT_AS, and a memory cgroup where we may make one),
+a process cap (a pids cgroup; RLIMIT_NPROC, which the kernel does not apply to root, otherwise), and
+without network (a fresh network namespace via `unshare -n`, or
 `unshare -rn` for an unprivileged user) where the OS allows it. What could not be enforced is logged
 once as a warning. A timeout or an output flood kills the whole group.
 """
@@ -16,11 +17,14 @@ import resource
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bot.records import CommandResult
+from workers import cgroups
 
 log = logging.getLogger("seriesbot.sandbox")
 
@@ -52,7 +56,10 @@ def network_isolation_prefix() -> tuple[str, ...] | None:
     return None
 
 
-def _limit_resources(limits: Limits) -> None:  # runs in the child between fork and exec
+def _limit_resources(limits: Limits, group: cgroups.StepGroup | None = None) -> None:
+    # runs in the child between fork and exec
+    if group is not None:
+        group.join()
     if limits.memory_mb > 0:
         cap = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -69,6 +76,31 @@ def _kill_group(pgid: int) -> None:
             return
         if sig == signal.SIGTERM:
             time.sleep(0.2)
+
+
+class _OutputCopier(threading.Thread):
+    """Copies a step's output to its log and stops writing at the cap (then signals the runner,
+    which kills the step): the cap holds however fast the step writes."""
+
+    def __init__(self, source: IO[bytes], sink: IO[bytes], cap: int) -> None:
+        super().__init__(daemon=True)
+        self.source, self.sink, self.cap = source, sink, cap
+        self.capped = threading.Event()
+
+    def run(self) -> None:
+        written = 0
+        while True:
+            chunk = self.source.read1(65536)  # type: ignore[attr-defined]
+            if not chunk:
+                break
+            if self.cap and written + len(chunk) > self.cap:
+                self.sink.write(chunk[: max(self.cap - written, 0)])
+                written = self.cap
+                self.capped.set()
+                continue  # keep draining so the writer is not blocked before it is killed
+            self.sink.write(chunk)
+            written += len(chunk)
+        self.sink.flush()
 
 
 def run(
@@ -91,17 +123,24 @@ def run(
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    timed_out = capped = False
+    timed_out = False
+    group = cgroups.create(limits.max_processes, limits.memory_mb) if limits.max_processes and limits.memory_mb \
+        else None
     with open(output_path, "wb") as out, open(stdin_path or os.devnull, "rb") as stdin:
         try:
             proc = subprocess.Popen(
-                full, cwd=str(cwd), stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                full, cwd=str(cwd), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 env=env, start_new_session=True, close_fds=True,
-                preexec_fn=functools.partial(_limit_resources, limits),
+                preexec_fn=functools.partial(_limit_resources, limits, group),
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
+            if group is not None:
+                group.remove()
             return CommandResult(argv, None, time.monotonic() - started, str(output_path),
                                  infra_error=f"could not start {argv[0]}: {exc}")
+        assert proc.stdout is not None
+        copier = _OutputCopier(proc.stdout, out, limits.output_cap)
+        copier.start()
         delay = 0.005
         while True:
             try:
@@ -112,19 +151,32 @@ def run(
             delay = min(delay * 2, 0.25)
             if time.monotonic() - started > limits.timeout:
                 timed_out = True
-            elif limits.output_cap and os.fstat(out.fileno()).st_size > limits.output_cap:
-                capped = True
-            if timed_out or capped:
+            if timed_out or copier.capped.is_set():
                 _kill_group(proc.pid)
                 returncode = proc.wait()
                 break
         _kill_group(proc.pid)  # whatever the command left running in its group
+        if group is not None:
+            group.kill_all()  # and whatever escaped the group, so the pipe closes
+        copier.join(timeout=10)
+    capped = copier.capped.is_set()
     duration = time.monotonic() - started
-    if timed_out or capped:
+    out_of_memory = False
+    if group is not None:
+        out_of_memory = returncode != 0 and group.memory_peak_exceeded()
+        group.remove()  # kills what escaped the process group, too
+    why = None
+    if timed_out:
+        why = f"timed out after {limits.timeout:.0f} s"
+    elif capped:
+        why = f"output over {limits.output_cap} bytes"
+    elif out_of_memory:
+        why = f"out of memory (limit {limits.memory_mb} MB)"
+    if why:
         with open(output_path, "ab") as out:
-            why = f"timed out after {limits.timeout:.0f} s" if timed_out else f"output over {limits.output_cap} bytes"
             out.write(f"\n[seriesbot: killed: {why}]\n".encode())
-    return CommandResult(argv, returncode, duration, str(output_path), timed_out=timed_out, output_capped=capped)
+    return CommandResult(argv, returncode, duration, str(output_path), timed_out=timed_out, output_capped=capped,
+                         killed_reason=why)
 
 
 def tail(path: str | Path, max_bytes: int = 4000) -> str:

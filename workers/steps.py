@@ -82,10 +82,8 @@ def compiler_messages(text: str, src: Path, build: Path, limit: int = 20) -> lis
 def _outcome(result: CommandResult, what: str) -> StepOutcome:
     if result.infra_error:
         return StepOutcome("error", result.duration, result.output_path, note=result.infra_error)
-    if result.timed_out:
-        return StepOutcome("fail", result.duration, result.output_path, note=f"{what} timed out")
-    if result.output_capped:
-        return StepOutcome("fail", result.duration, result.output_path, note=f"{what} output over the cap")
+    if result.killed_reason:
+        return StepOutcome("fail", result.duration, result.output_path, note=f"{what} killed: {result.killed_reason}")
     return StepOutcome("ok" if result.returncode == 0 else "fail", result.duration, result.output_path)
 
 
