@@ -127,6 +127,7 @@ class Settings:
     bot_name: str
     bot_address: str
     command_prefix: str
+    admin_addresses: tuple[str, ...]
     smtp_in: SmtpIn
     smtp_out: SmtpOut
     web: Web
@@ -253,7 +254,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     base = config_path.parent
     sections = {"smtp_in": SmtpIn, "smtp_out": SmtpOut, "web": Web, "worker": Worker}
     plain = {"data_dir", "database_url", "broker_url", "public_url", "bot_name", "bot_address",
-             "command_prefix", "projects_dir"}
+             "command_prefix", "projects_dir", "admin_addresses"}
     for key in data:
         if key not in sections and key not in plain:
             raise ConfigError(f"{config_path.name}: unknown key {key!r}")
@@ -293,6 +294,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
         bot_name=data.get("bot_name", "seriesbot"),
         bot_address=data.get("bot_address", "seriesbot@localhost"),
         command_prefix=data.get("command_prefix", "seriesbot:"),
+        admin_addresses=tuple(data.get("admin_addresses", [])),
         smtp_in=parts["smtp_in"],
         smtp_out=smtp_out,
         web=web,

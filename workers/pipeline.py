@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from bot import queue
@@ -30,6 +31,8 @@ from workers.rules.local import SeriesChecker
 
 log = logging.getLogger("seriesbot.pipeline")
 LEASE = dt.timedelta(minutes=10)
+INFRA_RETRIES = 3
+RETRY_DELAY = 30.0  # seconds, times the attempt number
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class RunPlan:
     series_id: int
     project: ProjectSettings
     patches: list[PatchInput]
+    patch_ids: list[str | None]
     options: dict[str, Any]
     base_commit: str | None
     done_indexes: set[int] = field(default_factory=set)
@@ -66,6 +70,8 @@ def run_series(run_id: int, settings: Settings) -> str:
             runner.execute()
         except InfraError as exc:
             log.error("event=run-infra-error run=%d error=%s", run_id, exc)
+            if retry_later(settings, run_id, str(exc)):
+                return "retry"
             finish(settings, run_id, error=str(exc))
             return "error"
         except Exception as exc:
@@ -97,8 +103,28 @@ def claim(run_id: int, settings: Settings) -> RunPlan | None:
             patches.append(PatchInput(p.id, p.index, p.subject, raw or b""))
         done = {r.index for r in run.results if r.verdict not in ("pending", "running")}
         ref, mails = prerequisites(session, series)
-        return RunPlan(run.id, series.id, settings.project(run.project), patches, dict(run.options or {}),
-                       series.base_commit, done, ref, mails)
+        return RunPlan(run.id, series.id, settings.project(run.project), patches, [p.patch_id for p in series.patches],
+                       dict(run.options or {}), series.base_commit, done, ref, mails)
+
+
+def retry_later(settings: Settings, run_id: int, error: str) -> bool:
+    """An infrastructure fault is ours: put the run back in the queue a few times before giving up."""
+    with session_scope(settings.database_url) as session:
+        run = session.get(Run, run_id)
+        if run is None or run.attempts >= INFRA_RETRIES or run.state != "running":
+            return False
+        run.attempts += 1
+        run.state, run.error, run.worker, run.lease_until = "queued", f"retrying: {error}"[:4000], None, None
+        project = settings.project(run.project)
+        delay = RETRY_DELAY * run.attempts
+        session.flush()
+
+        def _send(_session: Session) -> None:
+            queue.enqueue(queue.TEST_SERIES, run_id, queue=project.queue, countdown=delay)
+
+        event.listen(session, "after_commit", _send, once=True)
+    log.warning("event=run-retry run=%d in=%.0fs", run_id, delay)
+    return True
 
 
 def prerequisites(session: Session, series: Series) -> tuple[str | None, list[bytes]]:
@@ -168,11 +194,15 @@ class SeriesRun:
             if app.status not in ("ok", "already-applied") or app.commit is None:
                 self.save_apply_failure(pin, app, ref)
                 continue
+            key = reuse_key(base, self.project.config_version, self.plan.patch_ids[: pin.index], self.plan.options)
             if pin.index in self.plan.done_indexes:  # resumed run: this patch has its result already
                 checker.remember(parent, app.commit, pin.index)
                 state = stored_state(self.settings, self.plan.run_id, pin.index, state)
+            elif key and not self.plan.options.get("force") and self.reuse(pin, app, key):
+                checker.remember(parent, app.commit, pin.index)
+                state = stored_state(self.settings, self.plan.run_id, pin.index, state)
             else:
-                state = self.run_patch(pin, app, parent, checker, base_verdict, state)
+                state = self.run_patch(pin, app, parent, checker, base_verdict, state, key)
             parent = app.commit
         finish(self.settings, self.plan.run_id, duration=time.monotonic() - started)
 
@@ -222,8 +252,29 @@ class SeriesRun:
         tree.publish(self.ptree, repo, branch, commits[-1])
         return branch
 
+    def reuse(self, pin: PatchInput, app: tree.PatchApplied, key: str) -> bool:
+        """Copy the result of the same patch chain on the same base and config from an earlier run
+        (an unchanged patch of a new version): marked as reused, not rebuilt."""
+        with session_scope(self.settings.database_url) as session:
+            old = session.scalar(select(PatchResult).where(
+                PatchResult.reuse_key == key, PatchResult.run_id != self.plan.run_id,
+                PatchResult.verdict.in_(("ok", "warn", "fail")), PatchResult.reused_from.is_(None),
+                PatchResult.build != "error", PatchResult.test != "error").order_by(PatchResult.id.desc()).limit(1))
+            if old is None:
+                return False
+            copied = dict(old.details or {})
+            copied["reused_note"] = f"unchanged patch on the same base: result of run {old.run_id} reused"
+            fields = dict(commit=app.commit, apply=old.apply, build=old.build, test=old.test, rules=old.rules,
+                          verdict=old.verdict, details=copied, durations={}, logs=dict(old.logs or {}),
+                          reuse_key=key, reused_from=old.id,
+                          findings=[FindingRow(rule_id=f.rule_id, severity=f.severity, path=f.path, line=f.line,
+                                               message=f.message, guide=f.guide) for f in old.findings])
+        self.save(pin, **fields)
+        log.info("event=patch-reused run=%d patch=%d from_result=%d", self.plan.run_id, pin.index, fields["reused_from"])
+        return True
+
     def run_patch(self, pin: PatchInput, app: tree.PatchApplied, parent: str, checker: SeriesChecker,
-                  base: baseline.BaselineVerdict, state: PatchState) -> PatchState:
+                  base: baseline.BaselineVerdict, state: PatchState, key: str | None = None) -> PatchState:
         assert app.commit is not None
         name = f"patch-{pin.index:03d}"
         details: dict[str, Any] = {}
@@ -249,6 +300,7 @@ class SeriesRun:
                 logs["test"] = self.relative(tested.log)
                 test_status = judge_tests(tested, base, state, new_state, pin.index, details, self.rerun_alone(name))
             elif build_status == "ok":
+                test_status = "skip"
                 details["test_note"] = "build-only for this patch (the project tests only the last patch)"
         else:
             details["test_note"] = "rules-only run: not built or tested"
@@ -259,6 +311,7 @@ class SeriesRun:
         verdict = Status.worst([Status(apply_status), Status(build_status), Status(test_status), Status(ruled.status)])
         self.save(pin, commit=app.commit, apply=apply_status, build=build_status, test=test_status,
                   rules=ruled.status, verdict=verdict.value, details=details, durations=durations, logs=logs,
+                  reuse_key=key,
                   findings=[FindingRow(rule_id=f.rule_id, severity=f.severity.value, path=f.path, line=f.line,
                                        message=f.message, guide=f.guide) for f in ruled.findings])
         log.info("event=patch-done run=%d patch=%d verdict=%s build=%s test=%s rules=%s durations=%s",
@@ -305,6 +358,15 @@ class SeriesRun:
         else:
             self.save(pin, apply="skip", build="skip", test="skip", rules="skip", verdict="skip",
                       details={"apply_note": f"not tested: {app.message}"})
+
+
+def reuse_key(base: str, config_version: str, patch_ids: list[str | None], options: dict[str, Any]) -> str | None:
+    """(upstream commit, chain of patch-ids up to this patch, project config version, run mode)."""
+    if not patch_ids or any(p is None for p in patch_ids):
+        return None
+    mode = "rules-only" if options.get("rules_only") else "full"
+    data = "|".join([base, config_version, mode, *[p or "" for p in patch_ids]])
+    return hashlib.sha256(data.encode()).hexdigest()[:40]
 
 
 def stored_state(settings: Settings, run_id: int, index: int, state: PatchState) -> PatchState:

@@ -128,6 +128,7 @@ class Run(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     reported: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # infrastructure retries so far
     series: Mapped[Series] = relationship(back_populates="runs")
     results: Mapped[list[PatchResult]] = relationship(back_populates="run", order_by="PatchResult.index")
 

@@ -138,6 +138,8 @@ def patch_lines(result: ResultView, run: RunView) -> list[str]:
     """The per-step lines of one patch: one line when a step passed, what helps when it failed."""
     d = result.details
     lines: list[str] = []
+    if d.get("reused_note"):
+        lines.extend(_wrap(f"note    {d['reused_note']}"))
     if result.apply == "ok":
         lines.append(f"apply   ok{' (' + _short(result.commit) + ')' if result.commit else ''}")
     elif result.apply == "warn":
@@ -311,3 +313,15 @@ def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None =
 
 def _cell(status: str) -> str:
     return {"ok": "ok", "fail": "FAIL", "warn": "warn", "skip": "-", "error": "ERR", "pending": "..."}.get(status, status)[:5].ljust(5)
+
+
+def render_admin_alert(run: RunView, ctx: MailContext, admins: tuple[str, ...]) -> OutgoingMail:
+    """Infrastructure faults go to the admins, never to the list as the author's fault."""
+    body = [f"Run {run.run_id} of series {run.series_id} ({run.project}: {run.title}) failed on our side:", "",
+            *_wrap(run.error or "unknown error", "  "), "",
+            f"Dashboard: {ctx.public_url}/series/{run.series_id}", "", "Nothing was mailed to the list."]
+    return OutgoingMail(
+        key=f"run-{run.run_id}/admin-alert", kind="admin-alert", to=admins, cc=(),
+        subject=f"[seriesbot] infrastructure error in run {run.run_id} ({run.project})",
+        body="\n".join(body) + "\n", in_reply_to=None, references=(),
+        message_id=f"seriesbot.run-{run.run_id}.admin-alert@{ctx.domain}", headers=_headers("fail", ctx))

@@ -18,6 +18,7 @@ from bot.report.render import (
     MailContext,
     ResultView,
     RunView,
+    render_admin_alert,
     render_patch_reply,
     render_summary,
 )
@@ -111,8 +112,12 @@ def report_run(run_id: int, settings: Settings) -> bool:
             return False
         view = run_view(session, settings, run)
         if run.state == "error":
+            # infrastructure faults go to the admins and the dashboard, never to the list
             log.error("event=run-error-for-admins run=%d error=%s", run.id, run.error)
-            return False  # infrastructure faults go to the admins and the dashboard, never to the list
+            if not settings.admin_addresses:
+                return False
+            alert = render_admin_alert(view, mail_context(settings, project), settings.admin_addresses)
+            return queue_mail(session, alert, run_id=run.id, series_id=run.series_id)
         if not policy.should_send_summary(project.report, view):
             return False
         unchanged = _unchanged_since(session, run)

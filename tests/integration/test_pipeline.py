@@ -140,3 +140,115 @@ def test_merged_by_link_trailer_and_by_patch_id(bot_settings, tmp_path):
     assert detect_merged(bot_settings, project, ptree) == 2
     with session_scope(bot_settings.database_url) as session:
         assert session.get(Series, s["id"]).state == "merged"
+
+
+def _with_project(settings, **changes):
+    from dataclasses import replace
+
+    project = replace(settings.project("demo"), **changes)
+    return replace(settings, projects={**settings.projects, "demo": project})
+
+
+def test_unchanged_patches_of_a_new_version_are_reused_and_retest_forces_a_fresh_run(bot_settings):
+    from bot.schedule import create_run
+
+    create_upstream(Path(bot_settings.project("demo").upstream))
+    for raw in demo_mails("r1"):
+        deliver(bot_settings, raw)
+    [v1] = all_series(bot_settings)
+    run_series(queued_run(bot_settings, v1["id"]), bot_settings)
+    for raw in demo_mails("r2"):  # the same patches again, new Message-IDs (a resend)
+        deliver(bot_settings, raw)
+    v2 = all_series(bot_settings)[1]
+    run2 = queued_run(bot_settings, v2["id"])
+    run_series(run2, bot_settings)
+    detail = run_detail(bot_settings, run2)
+    assert {i: r[:4] for i, r in detail["results"].items()} == {
+        1: ("ok", "ok", "ok", "ok"), 2: ("ok", "ok", "ok", "fail"), 3: ("ok", "ok", "fail", "ok"),
+        4: ("ok", "fail", "skip", "ok")}
+    assert all("reused" in r[4].get("reused_note", "") for r in detail["results"].values())
+    with session_scope(bot_settings.database_url) as session:
+        series = session.get(Series, v2["id"])
+        forced = create_run(session, bot_settings, series, trigger="retest", options={"force": True}).id
+    run_series(forced, bot_settings)
+    assert not any("reused_note" in r[4] for r in run_detail(bot_settings, forced)["results"].values())
+
+
+def test_test_mode_last_builds_the_others_only(bot_settings):
+    settings = _with_project(bot_settings, build=__import__("dataclasses").replace(
+        bot_settings.project("demo").build, test_mode="last"))
+    create_upstream(Path(settings.project("demo").upstream))
+    for raw in demo_mails("l", indexes=[1, 2, 3]):
+        deliver(settings, raw)
+    [s] = all_series(settings)
+    run_id = queued_run(settings, s["id"])
+    run_series(run_id, settings)
+    results = run_detail(settings, run_id)["results"]
+    assert results[1][:3] == ("ok", "ok", "skip") and "build-only" in results[1][4]["test_note"]
+    assert results[3][:3] == ("ok", "ok", "fail")
+
+
+def test_broken_worktree_and_leftover_am_are_repaired(bot_settings):
+    import shutil
+
+    create_upstream(Path(bot_settings.project("demo").upstream))
+    for raw in demo_mails("w1", indexes=[1]):
+        deliver(bot_settings, raw)
+    [s] = all_series(bot_settings)
+    run_series(queued_run(bot_settings, s["id"]), bot_settings)
+    src = bot_settings.data_dir / "work" / "test-worker" / "demo" / "src"
+    (src / "junk.o").write_text("left behind")
+    gitdir = Path(git(src, "rev-parse", "--git-dir"))
+    (gitdir if gitdir.is_absolute() else src / gitdir).joinpath("rebase-apply").mkdir()
+    for raw in demo_mails("w2", indexes=[1, 2]):
+        deliver(bot_settings, raw)
+    second = all_series(bot_settings)[1]
+    run_id = queued_run(bot_settings, second["id"])
+    run_series(run_id, bot_settings)
+    assert run_detail(bot_settings, run_id)["results"][1][:3] == ("ok", "ok", "ok")
+    assert not (src / "junk.o").exists()
+    shutil.rmtree(src)  # a crashed run left no worktree at all
+    for raw in demo_mails("w3", indexes=[1, 2, 3]):
+        deliver(bot_settings, raw)
+    third = all_series(bot_settings)[2]
+    run_id = queued_run(bot_settings, third["id"])
+    run_series(run_id, bot_settings)
+    assert run_detail(bot_settings, run_id)["results"][3][:3] == ("ok", "ok", "fail")
+
+
+def test_patch_already_upstream_is_not_a_conflict(bot_settings, tmp_path):
+    work = upstream_clone(bot_settings, tmp_path)
+    mails = demo_mails("ua", indexes=[1, 2])
+    (tmp_path / "p1.eml").write_bytes(mails[1])
+    git(work, "am", "-q", str(tmp_path / "p1.eml"))
+    git(work, "push", "-q", "origin", "HEAD:main")
+    for raw in mails:
+        deliver(bot_settings, raw)
+    [s] = all_series(bot_settings)
+    run_id = queued_run(bot_settings, s["id"])
+    run_series(run_id, bot_settings)
+    results = run_detail(bot_settings, run_id)["results"]
+    assert results[1][0] == "warn" and "already applied upstream" in results[1][4]["apply_note"]
+    assert results[2][:2] == ("ok", "ok")
+
+
+def test_infrastructure_errors_are_retried_then_go_to_the_admins_not_the_list(bot_settings):
+    from dataclasses import replace
+
+    from bot.db.models import OutboundMail
+    from bot.report.report import report_run
+
+    settings = replace(_with_project(bot_settings, upstream="/nonexistent/upstream.git"),
+                       admin_addresses=("admin@example.org",))
+    for raw in demo_mails("ie", indexes=[1]):
+        deliver(settings, raw)
+    [s] = all_series(settings)
+    run_id = queued_run(settings, s["id"])
+    outcomes = [run_series(run_id, settings) for _ in range(4)]
+    assert outcomes == ["retry", "retry", "retry", "error"]
+    detail = run_detail(settings, run_id)
+    assert detail["state"] == "error" and "git clone" in detail["error"]
+    report_run(run_id, settings)
+    with session_scope(settings.database_url) as session:
+        mails = session.scalars(select(OutboundMail)).all()
+        assert [(m.kind, m.to) for m in mails] == [("admin-alert", ["admin@example.org"])]
