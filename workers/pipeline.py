@@ -182,6 +182,7 @@ class SeriesRun:
             assert run is not None
             run.base_kind, run.base_ref, run.base_sha, run.upstream_sha = kind, ref, base, upstream
             run.rebase_conflict, run.branch = conflict, branch
+        tree.prepare_worktree(self.ptree, self.ptree.src, None)  # clean, but left where the last build was
         base_verdict = baseline.ensure(self.settings, self.project, self.ptree, base, self.log_dir)
         state = PatchState(build_ok=base_verdict.build_ok)
         checker = SeriesChecker(self.ptree.src, self.rules, total=len(self.plan.patches))

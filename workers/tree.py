@@ -44,6 +44,12 @@ class ProjectTree:
         return self.root / "src"
 
     @property
+    def scratch(self) -> Path:
+        """Where patches are applied: never built in, so applying a series does not touch the
+        build worktree's files (and their times) before each patch is checked out in turn."""
+        return self.root / "apply"
+
+    @property
     def build(self) -> Path:
         return self.root / "build"
 
@@ -98,26 +104,30 @@ def tip(tree: ProjectTree) -> str:
     return sha
 
 
-def _worktree_healthy(tree: ProjectTree) -> bool:
-    if not (tree.src / ".git").exists():
+def _worktree_healthy(path: Path) -> bool:
+    if not (path / ".git").exists():
         return False
-    return git(tree.src, "rev-parse", "--is-inside-work-tree").ok
+    return git(path, "rev-parse", "--is-inside-work-tree").ok
 
 
-def prepare_worktree(tree: ProjectTree, sha: str) -> None:
-    """A clean checkout of `sha` in the worktree, repairing or re-creating it when needed."""
-    if not _worktree_healthy(tree):
-        log.info("event=worktree-recreate path=%s", tree.src)
-        if tree.src.exists():
-            shutil.rmtree(tree.src)
+def prepare_worktree(tree: ProjectTree, path: Path, sha: str | None) -> None:
+    """A clean worktree at `path` (checked out at `sha` when given), repaired or re-created when a
+    crashed run left it broken. A clean worktree is not touched, so file times only change where
+    content changes and the next build stays incremental."""
+    if not _worktree_healthy(path):
+        log.info("event=worktree-recreate path=%s", path)
+        if path.exists():
+            shutil.rmtree(path)
         git(tree.mirror, "worktree", "prune")
-        _must(git(tree.mirror, "worktree", "add", "--force", "--detach", str(tree.src), sha), "git worktree add")
+        start = sha or tip(tree)
+        _must(git(tree.mirror, "worktree", "add", "--force", "--detach", str(path), start), "git worktree add")
         return
-    git(tree.src, "am", "--abort")
-    git(tree.src, "merge", "--abort")
-    _must(git(tree.src, "reset", "--hard", "--quiet"), "git reset --hard")
-    _must(git(tree.src, "clean", "-ffdxq"), "git clean")
-    _must(git(tree.src, "checkout", "--detach", "--force", "--quiet", sha), f"git checkout {sha}")
+    git(path, "am", "--abort")
+    git(path, "merge", "--abort")
+    _must(git(path, "reset", "--hard", "--quiet"), "git reset --hard")
+    _must(git(path, "clean", "-ffdxq"), "git clean")
+    if sha:
+        _must(git(path, "checkout", "--detach", "--force", "--quiet", sha), f"git checkout {sha}")
 
 
 def checkout(tree: ProjectTree, sha: str) -> None:
@@ -135,8 +145,9 @@ def conflict_files(output: str) -> list[str]:
 
 
 def apply_patches(tree: ProjectTree, base: str, mails: list[tuple[int, bytes]], workdir: Path) -> list[PatchApplied]:
-    """`git am -3` each patch mail in order onto `base`; stop at the first that does not apply."""
-    prepare_worktree(tree, base)
+    """`git am -3` each patch mail in order onto `base` (in the scratch worktree); stop at the first
+    that does not apply. The commits land in the mirror's object store, shared with the build tree."""
+    prepare_worktree(tree, tree.scratch, base)
     workdir.mkdir(parents=True, exist_ok=True)
     results: list[PatchApplied] = []
     failed = False
@@ -146,27 +157,27 @@ def apply_patches(tree: ProjectTree, base: str, mails: list[tuple[int, bytes]], 
             continue
         path = workdir / f"{index:04d}.eml"
         path.write_bytes(raw)
-        before = git(tree.src, "rev-parse", "HEAD").stdout.strip()
-        done = git(tree.src, "am", "-3", "--committer-date-is-author-date", "--quiet", str(path), timeout=300,
+        before = git(tree.scratch, "rev-parse", "HEAD").stdout.strip()
+        done = git(tree.scratch, "am", "-3", "--committer-date-is-author-date", "--quiet", str(path), timeout=300,
                    env=_committer_env())
         output = done.stdout + done.stderr
         if done.ok:
-            after = git(tree.src, "rev-parse", "HEAD").stdout.strip()
+            after = git(tree.scratch, "rev-parse", "HEAD").stdout.strip()
             if after == before:
                 results.append(PatchApplied(index, "already-applied", before, message="nothing to apply"))
             else:
                 results.append(PatchApplied(index, "ok", after))
             continue
         if "No changes" in output or "already applied" in output.lower():
-            git(tree.src, "am", "--skip")
+            git(tree.scratch, "am", "--skip")
             results.append(PatchApplied(index, "already-applied", before, message="already applied upstream"))
             continue
         files = conflict_files(output)
-        unmerged = git(tree.src, "diff", "--name-only", "--diff-filter=U").stdout.split()
+        unmerged = git(tree.scratch, "diff", "--name-only", "--diff-filter=U").stdout.split()
         for f in unmerged:
             if f not in files:
                 files.append(f)
-        git(tree.src, "am", "--abort")
+        git(tree.scratch, "am", "--abort")
         results.append(PatchApplied(index, "conflict", files=files, message=output.strip()[-2000:]))
         failed = True
     return results

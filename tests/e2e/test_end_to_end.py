@@ -6,6 +6,7 @@ Run twice: on the embedded default (SQLite + filesystem broker) and on Redis + P
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -119,7 +120,14 @@ def test_series_gets_a_reply_on_every_patch_and_a_summary(stack: Stack, tmp_path
         assert reply["X-Seriesbot-Result"] == {"ok": "pass", "fail": "fail", "warn": "warn"}[result["verdict"]]
     summary = by_reply_to["e2e-0@example.org"]
     assert summary["Subject"].startswith("Re: [PATCH 0/")
-    assert f"/series/{detail['id']}" in summary.get_payload(decode=True).decode()
+    summary_body = summary.get_payload(decode=True).decode()
+    assert f"/series/{detail['id']}" in summary_body
+    # the applied series is fetchable from the dashboard over git's dumb HTTP, under the name the summary gives
+    assert f"git fetch {stack.web}/git/demo.git {run['branch']}" in summary_body
+    refs = subprocess.run(["git", "ls-remote", f"{stack.web}/git/demo.git"], capture_output=True, text=True,
+                          timeout=60).stdout
+    assert f"refs/heads/{run['branch']}" in refs
+    assert refs.split()[0] == results[max(results)]["commit"]
     print(f"\nFIGURE e2e({stack.settings.database_url.split(':')[0]}): send to last reply {elapsed:.1f} s; "
           f"durations {[results[i]['durations'] for i in sorted(results)]}")
 
