@@ -207,12 +207,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_list(args: argparse.Namespace) -> int:
-    from workers.rules import discover, title_of
+    from workers.rules import discover, rules_markdown, title_of
 
+    if args.markdown:
+        print(rules_markdown(discover()), end="")
+        return 0
     for rule in discover():
         print(f"{rule.id}\t{rule.severity}\t{rule.scope}\t{title_of(rule)}")
         if rule.guide:
             print(f"\tguide: \"{rule.guide}\"")
+        elif getattr(rule, "source", ""):
+            print(f"\tsource: {rule.source}")  # type: ignore[attr-defined]
     return 0
 
 
@@ -233,7 +238,8 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"index": r.index, "commit": r.sha, "subject": r.subject,
                            "findings": [{"rule_id": f.rule_id, "severity": str(f.severity), "path": f.path,
-                                         "line": f.line, "message": f.message, "guide": f.guide}
+                                         "line": f.line, "message": f.message, "guide": f.guide,
+                                         "patch_index": f.patch_index}
                                         for f in r.findings]} for r in results], indent=2))
     for r in results:
         errors += sum(1 for f in r.findings if f.severity == "error")
@@ -280,12 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("message", help="Message-ID or message URL")
     il.add_argument("--project", default="")
     rules = sub.add_parser("rules", help="API-conformance rules").add_subparsers(dest="rules_command", required=True)
-    rules.add_parser("list", help="every rule with id, severity and guide sentence")
+    rl = rules.add_parser("list", help="every rule with id, severity and guide sentence")
+    rl.add_argument("--markdown", action="store_true", help="the README's rules table")
     rc = rules.add_parser("check", help="run the rules on a local commit range BASE..HEAD")
     rc.add_argument("--repo", default=".")
     rc.add_argument("--profile", action="append", choices=["generic", "libvirt"])
     rc.add_argument("--json", action="store_true")
     rc.add_argument("range", help="BASE..HEAD")
+    from bot.web import cli as web_cli  # `seriesbot series`: the dashboard's query language on the command line
+
+    web_cli.register(sub)
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     config.add_parser("check", help="load and validate the configuration")
     return parser
@@ -301,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "rules":
             return {"list": cmd_rules_list, "check": cmd_rules_check}[args.rules_command](args)
+        if hasattr(args, "handler"):
+            return args.handler(args)
         if args.command == "import":
             return cmd_import(args)
         if args.command == "config":

@@ -242,3 +242,16 @@ class MirrorState(Base):
     project: Mapped[str] = mapped_column(String(64), primary_key=True)
     checked_sha: Mapped[str] = mapped_column(String(64))
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WorkerHeartbeat(Base):
+    """A worker process says it is alive, what it serves and what it runs (dashboard, status)."""
+
+    __tablename__ = "worker_heartbeat"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    queues: Mapped[list[Any]] = mapped_column(default=list)
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    current_run_id: Mapped[int | None] = mapped_column(Integer)
