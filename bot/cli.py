@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.db.session import init_db
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings, set_settings
+from bot.web import cli as web_cli
 
 log = logging.getLogger("seriesbot")
 
@@ -293,9 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--profile", action="append", choices=["generic", "libvirt"])
     rc.add_argument("--json", action="store_true")
     rc.add_argument("range", help="BASE..HEAD")
-    from bot.web import cli as web_cli  # `seriesbot series`: the dashboard's query language on the command line
-
-    web_cli.register(sub)
+    web_cli.register(sub)  # `seriesbot series`: the dashboard's query language on the command line
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     config.add_parser("check", help="load and validate the configuration")
     return parser
