@@ -49,6 +49,11 @@ class SmtpOut:
 class Web:
     host: str = "127.0.0.1"
     port: int = 8080
+    # maintainers sign in to the dashboard with a token: "address=token" pairs, from the environment
+    # (SERIESBOT_WEB_LOGINS="ada@example.org=s3cret,bob@example.org=other"); never in a config file
+    logins: dict[str, str] = field(default_factory=dict, repr=False)
+    # signs session cookies and CSRF tokens; SERIESBOT_WEB_SECRET, else a file made once in data_dir
+    secret_key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ def _section(data: dict[str, Any], cls: type, where: str) -> Any:
     known = {f.name: f for f in cls.__dataclass_fields__.values()}  # type: ignore[attr-defined]
     values: dict[str, Any] = {}
     for key, value in data.items():
+        if key in ("logins", "secret_key"):
+            raise ConfigError(f"{where}.{key}: secrets come from the environment, not the config file")
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
         default = getattr(cls(), key)
@@ -273,6 +280,13 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
         smtp_out = SmtpOut(**{**asdict(smtp_out), "user": env.get("SERIESBOT_SMTP_USER", ""),
                               "password": env.get("SERIESBOT_SMTP_PASSWORD", "")})
     web: Web = parts["web"]
+    logins = {}
+    for pair in filter(None, (env.get("SERIESBOT_WEB_LOGINS") or "").split(",")):
+        address, sep, token = pair.partition("=")
+        if not sep or not address.strip() or len(token.strip()) < 8:
+            raise ConfigError("SERIESBOT_WEB_LOGINS: expected address=token pairs, tokens of 8 characters or more")
+        logins[address.strip().lower()] = token.strip()
+    web = Web(host=web.host, port=web.port, logins=logins, secret_key=env.get("SERIESBOT_WEB_SECRET", ""))
     database_url = env.get("DATABASE_URL") or data.get("database_url") or f"sqlite:///{data_dir}/seriesbot.db"
     broker_url = env.get("BROKER_URL") or data.get("broker_url") or "filesystem://"
     public_url = data.get("public_url") or f"http://{web.host}:{web.port}"

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import indexes  # noqa: F401  (extra indexes register on the metadata)
 from bot.db.models import Base, ProjectLock
 
 _engines: dict[str, Engine] = {}
