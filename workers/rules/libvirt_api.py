@@ -55,10 +55,10 @@ def entries(ctx: RuleContext) -> list[Entry]:
     if "entries" in ctx.cache:
         return ctx.cache["entries"]  # type: ignore[no-any-return]
     found: list[Entry] = []
-    impls = [d for d in ctx.files if PUBLIC_IMPL_RE.match(d.path) and d.added]
+    impls = [d for d in ctx.files if PUBLIC_IMPL_RE.match(d.path) and not d.is_removed and (d.added or d.removed)]
     symbols = exported(ctx) if impls else {}
     for diff in impls:
-        changed = diff.added_numbers()
+        changed = diff.added_numbers() | set(diff.removed_at.values())  # a removal counts as a change
         now = ctx.parsed("defs", diff.path, function_defs) or {}
         before = None
         for fn in now.values():

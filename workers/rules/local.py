@@ -22,13 +22,17 @@ def _git(repo: Path, *args: str, timeout: float = 120) -> str:
 
 
 def file_reader(repo: Path, sha: str) -> Callable[[str], str | None]:
-    """Files of one commit, read on demand and kept."""
+    """Files of one commit, read on demand and kept. The commit's file list is read once, so asking
+    for a file it lacks (rules probe libvirt's usual paths) costs no git call."""
     cache: dict[str, str | None] = {}
+    listing: set[str] = set()
 
     def read(path: str) -> str | None:
+        if not listing:
+            listing.update(_git(repo, "ls-tree", "-r", "-z", "--name-only", sha).split("\0"))
         if path not in cache:
-            done = capture(["git", "show", f"{sha}:{path}"], cwd=repo, timeout=60)
-            cache[path] = done.stdout if done.ok else None
+            done = capture(["git", "show", f"{sha}:{path}"], cwd=repo, timeout=60) if path in listing else None
+            cache[path] = done.stdout if done is not None and done.ok else None
         return cache[path]
 
     return read
