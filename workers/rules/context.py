@@ -16,6 +16,7 @@ from unidiff.errors import UnidiffParseError
 from bot.records import Finding
 
 Reader = Callable[[str], "str | None"]
+_WORD_RE = re.compile(r"[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,19 @@ class RuleContext:
                     seen.setdefault(f.path, None)
         return list(seen)
 
-    def introduced_by(self, path: str, pattern: re.Pattern[str]) -> int:
-        """The first patch of the series whose added lines in `path` match `pattern` (else this patch)."""
-        for info in self.series:
-            diff = next((f for f in self.series_files(info.index) if f.path == path), None)
-            if diff and any(pattern.search(text) for _, text in diff.added):
-                return info.index
-        return self.patch.index
+    def introduced_by(self, path: str, word: str) -> int:
+        """The first patch of the series whose added lines in `path` hold the identifier `word`
+        (else this patch). One pass over the series per path, then a lookup."""
+        key = ("first-adding", path)
+        if key not in self.cache:
+            first: dict[str, int] = {}
+            for info in self.series:
+                diff = next((f for f in self.series_files(info.index) if f.path == path), None)
+                for _, text in diff.added if diff else ():
+                    for token in _WORD_RE.findall(text):
+                        first.setdefault(token, info.index)
+            self.cache[key] = first
+        return self.cache[key].get(word, self.patch.index)  # type: ignore[no-any-return]
 
     def read_base(self, path: str) -> str | None:
         """A file as it was before the series (its base); the parent when the base is unknown."""

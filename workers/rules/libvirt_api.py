@@ -4,6 +4,7 @@ the RuleContext and cached in it, so twenty rules asking the same question parse
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,16 +59,21 @@ def entries(ctx: RuleContext) -> list[Entry]:
     impls = [d for d in ctx.files if PUBLIC_IMPL_RE.match(d.path) and not d.is_removed and (d.added or d.removed)]
     symbols = exported(ctx) if impls else {}
     for diff in impls:
-        changed = diff.added_numbers() | set(diff.removed_at.values())  # a removal counts as a change
+        changed = sorted(diff.added_numbers() | set(diff.removed_at.values()))  # a removal counts as a change
         now = ctx.parsed("defs", diff.path, function_defs) or {}
         before = None
         for fn in now.values():
-            if fn.name in symbols and any(fn.line <= n <= fn.end_line for n in changed):
+            if fn.name in symbols and touches(changed, fn.line, fn.end_line):
                 if before is None:
                     before = ctx.parsed("defs", diff.old_path, function_defs, before=True) or {}
                 found.append(Entry(fn.name, diff.path, fn, before.get(fn.name)))
     ctx.cache["entries"] = found
     return found
+
+
+def touches(sorted_lines: list[int], first: int, last: int) -> bool:
+    i = bisect.bisect_left(sorted_lines, first)
+    return i < len(sorted_lines) and sorted_lines[i] <= last
 
 
 def handle_param(fn: FunctionDef) -> str | None:
@@ -117,7 +123,7 @@ def line_in(fn: FunctionDef, pattern: re.Pattern[str]) -> int:
 def new_apis(ctx: RuleContext) -> dict[str, int]:
     """Symbols the series exports that its base did not: {name: patch that added it}."""
     now, base = exported(ctx), exported(ctx, base=True)
-    return {name: ctx.introduced_by(SYMS, re.compile(rf"^\s*{re.escape(name)}\s*;"))
+    return {name: ctx.introduced_by(SYMS, name)
             for name in now if name not in base}
 
 
@@ -154,7 +160,7 @@ def driver_members(ctx: RuleContext, base: bool = False) -> dict[str, tuple[str,
 def new_procedures(ctx: RuleContext) -> list[tuple[Procedure, int]]:
     """Procedures of remote_protocol.x that the series adds: (procedure now, patch that added it)."""
     base = {p.name for p in ctx.parsed("procs", REMOTE_X, procedures, base=True) or []}
-    return [(p, ctx.introduced_by(REMOTE_X, re.compile(rf"\b{p.name}\s*=")))
+    return [(p, ctx.introduced_by(REMOTE_X, p.name))
             for p in ctx.parsed("procs", REMOTE_X, procedures) or [] if p.name not in base]
 
 

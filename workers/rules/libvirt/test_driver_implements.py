@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from bot.records import Finding, Scope, Severity
@@ -41,7 +40,7 @@ class TestDriverImplements:
             return  # no test driver in this tree
         for member, (path, _, line) in added.items():
             if member not in table:
-                index = ctx.introduced_by(path, re.compile(rf"\b{re.escape(member)}\s*;"))
+                index = ctx.introduced_by(path, member)
                 yield ctx.finding(self, path, line, f"the driver callback {member} (added in patch {index}) "
                                                     f"is not implemented by the test driver ({TEST_DRIVER})",
                                   patch_index=index)

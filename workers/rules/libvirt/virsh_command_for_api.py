@@ -9,6 +9,8 @@ from workers.rules.context import RuleContext
 from workers.rules.cparse import blank_comments
 from workers.rules.libvirt_api import SYMS, api_prototypes, exported, new_apis
 
+_CALL_RE = re.compile(r"\b(vir\w+)\s*\(")
+
 
 @rule
 class VirshCommandForApi:
@@ -28,12 +30,12 @@ class VirshCommandForApi:
         added = new_apis(ctx)
         if not added:
             return
-        sources = [ctx.parsed("clean", path, blank_comments) or ""
-                   for path in ctx.series_paths(lambda p: p.startswith("tools/") and p.endswith(".c"))]
+        called: set[str] = set()
+        for path in ctx.series_paths(lambda p: p.startswith("tools/") and p.endswith(".c")):
+            called |= ctx.parsed("called", path, lambda text: set(_CALL_RE.findall(blank_comments(text)))) or set()
         declared = api_prototypes(ctx)
         for name, index in sorted(added.items(), key=lambda kv: kv[1]):
-            call = re.compile(rf"\b{re.escape(name)}\s*\(")
-            if any(call.search(text) for text in sources):
+            if name in called:
                 continue
             path, line = (declared[name][0], declared[name][1].line) if name in declared else (SYMS, exported(ctx)[name])
             yield ctx.finding(self, path, line, f"the new API {name} (added in patch {index}) is not called by "
