@@ -135,6 +135,27 @@ def test_a_pointer_the_doc_says_may_be_null_needs_no_check() -> None:
     assert run("libvirt.entry-checks-args", syms_only, optional) == []
 
 
+def test_arrays_with_their_length_and_tested_pointers_need_no_check() -> None:
+    impl = IMPL.replace("unsigned int flags)", "unsigned int nfiles, int *files, virDomainPtr **domains,\n"
+                        "                  unsigned int flags)").replace(
+        "    virResetLastError();\n", "    virResetLastError();\n    if (domains)\n        *domains = NULL;\n")
+    syms_only = {"src/libvirt_public.syms": TREE["src/libvirt_public.syms"]}
+    assert run("libvirt.entry-checks-args", syms_only, {**TREE, "src/libvirt-domain.c": impl}) == []
+
+
+def test_a_trivial_wrapper_of_a_public_api_inherits_its_checks_but_not_its_doc() -> None:
+    wrapper = ("\n/**\n * virDomainGetTitleOld:\n * @domain: a domain object\n *\n * Since: 0.1.0\n */\nchar *\n"
+               "virDomainGetTitleOld(virDomainPtr domain)\n{\n    return virDomainGetTitle(domain, 0);\n}\n")
+    syms = TREE["src/libvirt_public.syms"].replace("virDomainGetTitle;", "virDomainGetTitle;\n        virDomainGetTitleOld;")
+    after = {"src/libvirt-domain.c": IMPL + wrapper, "src/libvirt_public.syms": syms}
+    before = {**TREE, "src/libvirt_public.syms": syms}
+    for rule_id in ("libvirt.entry-resets-error", "libvirt.entry-logs-debug", "libvirt.entry-checks-object",
+                    "libvirt.entry-doc-comment"):
+        assert run(rule_id, before, after) == [], rule_id
+    undocumented = {**after, "src/libvirt-domain.c": IMPL + wrapper.replace(" * Since: 0.1.0\n", "")}
+    assert lines(run("libvirt.entry-doc-comment", before, undocumented)) == [35]
+
+
 XDR = """\
 struct remote_domain_reset_args {
     remote_nonnull_domain dom;

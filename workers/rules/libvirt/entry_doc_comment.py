@@ -39,6 +39,6 @@ class EntryDocComment:
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for entry in entries(ctx):
             problems = doc_problems(entry.fn)
-            if problems and entry.lacks(lambda fn: not doc_problems(fn)):
+            if problems and entry.lacks(lambda fn: not doc_problems(fn), wrappers_too=True):
                 yield ctx.finding(self, entry.path, entry.fn.line,
                                   f"public API {entry.name}: {'; '.join(problems)}")
