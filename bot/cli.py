@@ -207,6 +207,30 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    """Send the subscription request; the list server's confirmation is answered when it arrives."""
+    settings = _settings(args)
+    _prepare(settings)
+    from bot import queue
+    from bot.commands.subscription import subscription_request
+    from bot.db.session import session_scope
+    from bot.report.outbox import deliver_pending, queue_mail
+
+    project = settings.project(args.project)
+    try:
+        mail = subscription_request(settings, project)
+    except ValueError as exc:
+        print(f"seriesbot subscribe: {exc}", file=sys.stderr)
+        return 2
+    with session_scope(settings.database_url) as session:
+        queued = queue_mail(session, mail, run_id=None, series_id=None)
+    counts = deliver_pending(settings)
+    queue.enqueue(queue.SEND_OUTBOX)
+    print(f"subscription request to {project.subscribe_address} ({project.subscribe_style}): "
+          f"{'queued' if queued else 'already queued'}; sent now: {counts['sent']}")
+    return 0
+
+
 def cmd_rules_list(args: argparse.Namespace) -> int:
     from workers.rules import discover, rules_markdown, title_of
 
@@ -280,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--project", default="")
     imp = sub.add_parser("import", help="import mail through the same path as SMTP").add_subparsers(
         dest="import_command", required=True)
+    sb = sub.add_parser("subscribe", help="ask the project's list server to subscribe the bot")
+    sb.add_argument("project")
+    sb.set_defaults(handler=cmd_subscribe)
     im = imp.add_parser("mbox", help="an mbox file or a maildir")
     im.add_argument("path")
     im.add_argument("--project", default="", help="project for mail without a List-Id")

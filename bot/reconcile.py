@@ -16,6 +16,7 @@ from bot import queue
 from bot.db.models import Message, OutboundMail, PatchResult, Run, Series, utcnow
 from bot.db.session import session_scope
 from bot.report.outbox import deliver_pending
+from bot.report.report import report_incomplete
 from bot.settings import Settings
 
 log = logging.getLogger("seriesbot.reconcile")
@@ -28,6 +29,7 @@ REPORT_GRACE = dt.timedelta(seconds=20)
 def reconcile(settings: Settings, send_mail: bool = True) -> dict[str, int]:
     now = utcnow()
     counts = {"ingest": 0, "runs": 0, "reports": 0, "summaries": 0, "incomplete": 0}
+    incomplete: list[int] = []
     with session_scope(settings.database_url) as session:
         for msg in session.scalars(select(Message).where(
                 Message.status == "stored", Message.received_at < now - STORED_GRACE,
@@ -60,6 +62,9 @@ def reconcile(settings: Settings, send_mail: bool = True) -> dict[str, int]:
                     Series.project == project.name, Series.state == "partial", Series.last_message_at < cutoff)):
                 series.state = "incomplete"
                 counts["incomplete"] += 1
+                incomplete.append(series.id)
+    for series_id in incomplete:
+        report_incomplete(series_id, settings)
     if send_mail and has_due_mail(settings):
         deliver_pending(settings)
     if any(counts.values()):

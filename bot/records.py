@@ -90,7 +90,8 @@ class ParsedMail:
     in_reply_to: str | None
     references: tuple[str, ...]
     list_id: str | None
-    kind: str  # "patch" | "cover" | "reply" | "other"
+    kind: str
+    to_addresses: tuple[str, ...] = ()  # To and Cc, lower case  # "patch" | "cover" | "reply" | "other"
     diff: str = ""
     body: str = ""
     trailers: tuple[Trailer, ...] = ()

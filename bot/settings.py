@@ -106,6 +106,10 @@ class ProjectSettings:
     demo: bool = False
     maintainers: tuple[str, ...] = ()
     lore_url: str = ""  # public-inbox base of the list, e.g. https://lore.kernel.org/libvir-list
+    dkim_required: bool = False  # commands count only with a passing DKIM signature
+    commands_per_hour: int = 10  # per sender
+    subscribe_address: str = ""  # e.g. devel-join@lists.libvirt.org (Mailman 3) or devel-request@ (Mailman 2)
+    subscribe_style: str = "mailman3"  # mailman3: empty mail to -join@; mailman2: "subscribe" to -request@
     incomplete_after: float = 6 * 3600.0
     build: BuildSettings = field(default_factory=BuildSettings)
     rules: RuleSettings = field(default_factory=RuleSettings)

@@ -196,6 +196,7 @@ class CommandRow(Base):
     args: Mapped[list[Any]] = mapped_column(default=list)
     allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     decision: Mapped[str] = mapped_column(Text, default="")
+    replied: Mapped[bool] = mapped_column(Boolean, default=False)  # a reply mail was queued for it
     run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

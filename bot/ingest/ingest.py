@@ -61,18 +61,28 @@ def _record_headers(row: Message, parsed: ParsedMail) -> None:
 
 
 def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMail) -> str:
+    if _answer_confirmation(session, settings, row, parsed):
+        return "parsed"
     if parsed.ignore_reason:
         row.reason = parsed.ignore_reason
         return "ignored"
     if parsed.reject_reason:
         row.reason = parsed.reject_reason
         return "rejected"
+    if row.project is not None and parsed.kind in ("patch", "cover", "reply"):
+        lock_project(session, row.project)
+    if parsed.commands and parsed.kind not in ("patch", "cover"):
+        # a command may come straight to the bot, without a List-Id: its series names the project
+        from bot.commands.dispatch import handle_commands
+
+        if handle_commands(session, settings, row, parsed):
+            if row.project is not None and parsed.kind == "reply":
+                _collect_reply(session, row, parsed)
+            return "parsed"
     if row.project is None:
         row.reason = f"List-Id {parsed.list_id!r} belongs to no configured project" if parsed.list_id else \
             "not addressed to a configured list"
         return "ignored"
-    if parsed.kind in ("patch", "cover", "reply"):
-        lock_project(session, row.project)
     if parsed.kind in ("patch", "cover"):
         series = _assemble(session, settings, row, parsed)
         return "parsed" if series is not None else "ignored"
@@ -81,6 +91,30 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
         return "parsed"
     row.reason = row.reason or "not a patch, a cover letter or a reply to one"
     return "parsed"
+
+
+def _answer_confirmation(session: Session, settings: Settings, row: Message, parsed: ParsedMail) -> bool:
+    """The list server asks us to confirm our subscription: answer it (before the auto-reply
+    filter, since list servers mark these mails as bulk or auto-generated)."""
+    from email.parser import BytesHeaderParser
+    from email.policy import compat32
+
+    from bot.commands.subscription import confirmation_reply, recognise
+    from bot.ingest.parse import addresses
+    from bot.report.outbox import queue_mail
+
+    if parsed.diff or parsed.list_id:
+        return False
+    headers = BytesHeaderParser(policy=compat32).parsebytes(row.raw)
+    reply_to = next(iter(addresses(str(headers.get("Reply-To", "") or ""))), "")
+    confirmation = recognise(parsed, reply_to, settings)
+    if confirmation is None:
+        return False
+    queue_mail(session, confirmation_reply(settings, confirmation, parsed.message_id), run_id=None, series_id=None)
+    row.project = confirmation.project
+    row.reason = f"subscription confirmation for {confirmation.project}: answered"
+    log.info("event=subscription-confirmed project=%s", confirmation.project)
+    return True
 
 
 def _candidates(session: Session, project: str, parsed: ParsedMail) -> list[assemble.SeriesView]:
@@ -123,6 +157,7 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
             author_name=parsed.from_name, author_email=parsed.from_email, version=info.version,
             total=info.total, thread_root=decision.thread_root, state="partial",
             replies_to=list(parsed.thread_ids), is_resend=info.is_resend, is_rfc=info.is_rfc, patches=[],
+            private=_is_private(settings, row, parsed),
         )
         session.add(series)
         session.flush()
@@ -160,6 +195,17 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
         _supersede_older(session, series)  # a late cover letter may name or thread under v1
     _maybe_complete(session, settings, series)
     return series
+
+
+def _is_private(settings: Settings, row: Message, parsed: ParsedMail) -> bool:
+    """Mailed straight to the bot (not through the list): tested and answered to the sender only."""
+    if parsed.list_id:
+        return False
+    bot = settings.bot_address.lower()
+    to_bot = any(r.lower() == bot or r.lower().startswith(bot.split("@")[0] + "+") for r in row.envelope_to)
+    project = settings.projects.get(row.project or "")
+    to_list = project is not None and project.list_address.lower() in (parsed.to_addresses or ())
+    return to_bot and not to_list
 
 
 def _maybe_complete(session: Session, settings: Settings, series: Series) -> None:

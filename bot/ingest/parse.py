@@ -202,6 +202,7 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
         references=references,
         list_id=list_id,
         kind=kind,
+        to_addresses=tuple(addresses(decode_header_value(msg.get("To")) + ", " + decode_header_value(msg.get("Cc")))),
         diff=diff,
         body=message if kind == "patch" else body,
         trailers=trailers,

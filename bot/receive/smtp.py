@@ -39,7 +39,10 @@ class SeriesbotHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        if address.lower() not in self.recipients:
+        local, _, domain = address.lower().partition("@")
+        bot_local, _, bot_domain = self.settings.bot_address.lower().partition("@")
+        plus = domain == bot_domain and local.startswith(bot_local + "+")  # bot+<project>@: private testing
+        if address.lower() not in self.recipients and not plus:
             return f"550 5.1.1 <{address}>: no such recipient here (not a list this bot serves)"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"

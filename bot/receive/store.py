@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -49,12 +50,15 @@ def header_msgid(raw: bytes) -> str:
 
 
 def route_project(raw: bytes, recipients: list[str], settings: Settings) -> str | None:
-    """Which project a mail belongs to: by List-Id first, else by the list address it was sent to."""
+    """Which project a mail belongs to: by List-Id first, else by the list address it was sent to;
+    mail straight to the bot (private testing) by `bot+<project>@`, a `[<project> PATCH]` subject
+    tag, or the only project there is."""
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
         list_id = str(headers.get("List-Id", "") or "")
+        subject = str(headers.get("Subject", "") or "")
     except Exception:
-        list_id = ""
+        list_id = subject = ""
     if "<" in list_id and ">" in list_id:
         list_id = list_id[list_id.rindex("<") + 1 : list_id.rindex(">")]
     if list_id.strip():
@@ -64,6 +68,19 @@ def route_project(raw: bytes, recipients: list[str], settings: Settings) -> str 
         project = settings.project_for_address(rcpt)
         if project:
             return project.name
+    bot_local, _, bot_domain = settings.bot_address.lower().partition("@")
+    for rcpt in recipients:
+        local, _, domain = rcpt.lower().partition("@")
+        if domain != bot_domain or not (local == bot_local or local.startswith(bot_local + "+")):
+            continue
+        tag = local.partition("+")[2]
+        if tag in settings.projects:
+            return tag
+        m = re.search(r"\[([a-z0-9_-]+) (?:RFC )?PATCH", subject, re.I)
+        if m and m.group(1).lower() in settings.projects:
+            return m.group(1).lower()
+        if len(settings.projects) == 1:
+            return next(iter(settings.projects))
     return None
 
 

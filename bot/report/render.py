@@ -67,6 +67,7 @@ class RunView:
     duration: float | None
     trigger: str
     results: tuple[ResultView, ...] = field(default_factory=tuple)
+    private: bool = False  # mailed straight to the bot: answer the sender only
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class MailContext:
     build_commands: tuple[str, ...]
     to: str = "list"  # list | author
     cc_list: bool = True
+    max_bytes: int = 10 * 1024
 
     @property
     def domain(self) -> str:
@@ -208,7 +210,7 @@ def patch_lines(result: ResultView, run: RunView) -> list[str]:
 def _footer(ctx: MailContext) -> list[str]:
     p = ctx.command_prefix
     return ["-- ", f"{ctx.bot_name}: automated build, test and API-rule checks for every patch.",
-            f'Reply with "{p} retest" to test again, "{p} help" for the other commands.']
+            f'Reply "{p} retest" to test again, "{p} help" for more.']
 
 
 def _reproduce(run: RunView, result: ResultView | None, ctx: MailContext) -> list[str]:
@@ -222,6 +224,8 @@ def _reproduce(run: RunView, result: ResultView | None, ctx: MailContext) -> lis
 
 
 def _recipients(run: RunView, author: str, ctx: MailContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if run.private:
+        return (author,), ()
     if ctx.to == "author":
         return (author,), ((run.list_address,) if ctx.cc_list and run.list_address else ())
     return (run.list_address,), ((author,) if author else ())
@@ -229,6 +233,24 @@ def _recipients(run: RunView, author: str, ctx: MailContext) -> tuple[tuple[str,
 
 def _reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def capped(lines: list[str], ctx: MailContext, link: str) -> str:
+    """The body, cut to the configured size with a pointer to the dashboard for the rest."""
+    body = "\n".join(lines) + "\n"
+    if len(body.encode()) <= ctx.max_bytes:
+        return body
+    note = f"[... cut to {ctx.max_bytes} bytes; everything is on the dashboard: {link}]\n"
+    budget = ctx.max_bytes - len(note.encode()) - 200
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line.encode()) + 1
+        if size > budget:
+            break
+        kept.append(line)
+    footer = _footer(ctx)
+    return "\n".join(kept) + "\n" + note + "\n".join(footer) + "\n"
 
 
 def _headers(verdict: str | None, ctx: MailContext) -> dict[str, str]:
@@ -258,7 +280,7 @@ def render_patch_reply(run: RunView, result: ResultView, ctx: MailContext) -> Ou
         kind="patch-reply",
         to=to, cc=cc,
         subject=_reply_subject(result.subject),
-        body="\n".join(body) + "\n",
+        body=capped(body, ctx, f"{ctx.public_url}/series/{run.series_id}#patch-{result.index}"),
         in_reply_to=result.message_id,
         references=(*result.references, result.message_id),
         message_id=f"seriesbot.run-{run.run_id}.patch-{result.index}.reply@{ctx.domain}",
@@ -293,6 +315,7 @@ def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None =
     if reproduce:
         body += [*reproduce, ""]
     body += _footer(ctx)
+    body_text = capped(body, ctx, f"{ctx.public_url}/series/{run.series_id}")
     first = results[0] if results else None
     target = run.cover_msgid or (first.message_id if first else None)
     subject = run.cover_subject or (first.subject if first else run.title)
@@ -303,7 +326,7 @@ def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None =
         kind="summary",
         to=to, cc=cc,
         subject=_reply_subject(subject),
-        body="\n".join(body) + "\n",
+        body=body_text,
         in_reply_to=target,
         references=(*references, target) if target else tuple(references),
         message_id=f"seriesbot.run-{run.run_id}.summary@{ctx.domain}",
@@ -325,3 +348,41 @@ def render_admin_alert(run: RunView, ctx: MailContext, admins: tuple[str, ...]) 
         subject=f"[seriesbot] infrastructure error in run {run.run_id} ({run.project})",
         body="\n".join(body) + "\n", in_reply_to=None, references=(),
         message_id=f"seriesbot.run-{run.run_id}.admin-alert@{ctx.domain}", headers=_headers("fail", ctx))
+
+
+@dataclass(frozen=True)
+class IncompleteView:
+    series_id: int
+    project: str
+    list_address: str
+    title: str
+    version: int
+    total: int
+    arrived: tuple[int, ...]
+    missing: tuple[int, ...]
+    author_email: str
+    reply_to: str  # the cover letter, else the first patch that arrived
+    reply_subject: str
+    references: tuple[str, ...]
+    waited_hours: float
+    private: bool = False
+
+
+def render_incomplete(view: IncompleteView, ctx: MailContext) -> OutgoingMail:
+    """A series that never completed: said once, and not tested unless someone asks."""
+    missing = ", ".join(str(i) for i in view.missing)
+    body = [f"NOT TESTED: incomplete series ({len(view.arrived)} of {view.total} patches arrived)", "",
+            *_wrap(f"After waiting {view.waited_hours:.0f} h, patch(es) {missing} of v{view.version} "
+                   f"\"{view.title}\" have not reached the list, so the series was not tested."), "",
+            *_wrap(f'Resend the missing patches, or reply "{ctx.command_prefix} retest" to test the '
+                   "patches that did arrive."), "",
+            f"Dashboard: {ctx.public_url}/series/{view.series_id}", "", *_footer(ctx)]
+    run_like = RunView(0, view.series_id, view.project, view.list_address, view.title, view.version, view.total,
+                       view.author_email, None, None, (), None, None, None, None, None, None, "incomplete", None, "",
+                       None, "incomplete", private=view.private)
+    to, cc = _recipients(run_like, view.author_email, ctx)
+    return OutgoingMail(
+        key=f"series-{view.series_id}/incomplete", kind="incomplete", to=to, cc=cc,
+        subject=_reply_subject(view.reply_subject), body="\n".join(body) + "\n", in_reply_to=view.reply_to,
+        references=(*view.references, view.reply_to),
+        message_id=f"seriesbot.series-{view.series_id}.incomplete@{ctx.domain}", headers=_headers("warn", ctx))

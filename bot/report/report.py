@@ -9,16 +9,18 @@ import shlex
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Message, PatchResult, Run
+from bot.db.models import Message, PatchResult, Run, Series
 from bot.db.session import session_scope
 from bot.report import policy
 from bot.report.outbox import queue_mail
 from bot.report.render import (
     FindingView,
+    IncompleteView,
     MailContext,
     ResultView,
     RunView,
     render_admin_alert,
+    render_incomplete,
     render_patch_reply,
     render_summary,
 )
@@ -35,7 +37,7 @@ def mail_context(settings: Settings, project: ProjectSettings) -> MailContext:
     commands = [shlex.join(local(a) for a in c) for c in (b.setup, b.build, b.test) if c]
     return MailContext(public_url=settings.public_url, bot_name=settings.bot_name, bot_address=settings.bot_address,
                        command_prefix=settings.command_prefix, build_commands=tuple(commands),
-                       to=project.report.to, cc_list=project.report.cc_list)
+                       to=project.report.to, cc_list=project.report.cc_list, max_bytes=project.report.max_bytes)
 
 
 def result_view(session: Session, result: PatchResult) -> ResultView:
@@ -66,6 +68,7 @@ def run_view(session: Session, settings: Settings, run: Run) -> RunView:
         rebase_conflict=run.rebase_conflict, branch=run.branch, state=run.state, verdict=run.verdict,
         error=run.error, duration=duration, trigger=run.trigger,
         results=tuple(result_view(session, r) for r in run.results),
+        private=series.private,
     )
 
 
@@ -136,3 +139,26 @@ def _unchanged_since(session: Session, run: Run) -> int | None:
         if old is None or not policy.same_verdict(old, result_view(session, r)):
             return None
     return previous.id
+
+
+def report_incomplete(series_id: int, settings: Settings) -> bool:
+    """Tell the list (or the sender, for private testing) once that a series never completed."""
+    with session_scope(settings.database_url) as session:
+        series = session.get(Series, series_id)
+        project = settings.projects.get(series.project) if series else None
+        if series is None or project is None or series.state != "incomplete" or not project.report.summary:
+            return False
+        first = series.patches[0] if series.patches else None
+        target = series.cover_msgid or (first.message_id if first else None)
+        if target is None:
+            return False
+        subject = series.cover_subject or (first.subject if first else series.title)
+        refs = session.scalar(select(Message.references).where(Message.message_id == target)) or []
+        waited = (series.last_message_at - series.created_at).total_seconds()
+        view = IncompleteView(
+            series_id=series.id, project=series.project, list_address=project.list_address, title=series.title,
+            version=series.version, total=series.total, arrived=tuple(p.index for p in series.patches),
+            missing=tuple(series.missing), author_email=series.author_email, reply_to=target, reply_subject=subject,
+            references=tuple(refs), waited_hours=max(project.incomplete_after, waited) / 3600, private=series.private)
+        mail = render_incomplete(view, mail_context(settings, project))
+        return queue_mail(session, mail, run_id=None, series_id=series.id, dry_run=project.report.dry_run)

@@ -44,8 +44,8 @@ def test_memory_limit(tmp_path):
 def test_process_cap_holds_even_for_root(tmp_path):
     code = ("import os, time\nkids = 0\ntry:\n    for _ in range(200):\n        if os.fork() == 0:\n"
             "            time.sleep(5); os._exit(0)\n        kids += 1\nexcept OSError:\n    print('fork refused at', kids)\n")
-    result = run([PY, "-c", code], cwd=tmp_path, output_path=tmp_path / "out.log",
-                 limits=Limits(timeout=30, max_processes=20))
+    run([PY, "-c", code], cwd=tmp_path, output_path=tmp_path / "out.log",
+        limits=Limits(timeout=30, max_processes=20))
     assert "fork refused at" in tail(tmp_path / "out.log")
 
 
