@@ -246,3 +246,55 @@ def test_subject_and_sign_off() -> None:
         "the subject is 73 characters long (at most 72)"]
     other = "domain: x\n\nSigned-off-by: Someone Else <else@example.org>\n"
     assert "from the author" in run("generic.signed-off-by", {}, {}, message=other)[0].message
+
+
+def test_an_output_only_parameter_needs_no_args_struct() -> None:
+    header = {"include/libvirt/libvirt-host.h": "int virConnectGetLibVersion(virConnectPtr conn,\n"
+                                                "                            unsigned long *libVer);\n"}
+    new = XDR.replace("\n};\n", NEW_PROC.replace("DOMAIN_GET_TITLE", "CONNECT_GET_LIB_VERSION"))
+    assert run("libvirt.remote-structs-named", {X: XDR, **header}, {X: new, **header}) == []
+
+
+CONF = "src/conf/domain_conf.c"
+PARSER = """\
+static int
+virDomainDefParseXML(xmlXPathContextPtr ctxt)
+{
+    def->name = virXPathString("string(./name[1])", ctxt);
+    return 0;
+}
+
+static int
+virDomainObjParseXML(xmlXPathContextPtr ctxt)
+{
+    return 0;
+}
+"""
+SCHEMAS = {"src/conf/schemas/domaincommon.rng": '<grammar>\n  <include href="basictypes.rng"/>\n'
+                                                '  <element name="name"/>\n</grammar>\n',
+           "src/conf/schemas/basictypes.rng": '<grammar>\n  <attribute name="unit"/>\n</grammar>\n'}
+
+
+def test_xml_names_known_to_an_included_schema_or_only_in_status_xml_are_not_new() -> None:
+    before = {CONF: PARSER, **SCHEMAS}
+    unit = PARSER.replace("    return 0;\n}\n\nstatic", '    virXMLPropString(node, "unit");\n    return 0;\n}\n\nstatic', 1)
+    assert run("libvirt.xml-change-documented", before, {**before, CONF: unit}) == []
+    taint = PARSER.replace("{\n    return 0;", '{\n    n = virXPathNodeSet("./taint", ctxt, &nodes);\n    return 0;')
+    assert run("libvirt.xml-change-documented", before, {**before, CONF: taint}) == []
+    title = PARSER.replace("    return 0;\n}\n\nstatic", '    def->title = virXPathString("string(./title[1])", ctxt);\n'
+                           "    return 0;\n}\n\nstatic", 1)
+    found = run("libvirt.xml-change-documented", before, {**before, CONF: title})
+    assert lines(found) == [5] and "schema" in found[0].message and "documentation" in found[0].message
+
+
+def test_the_unsupported_error_may_be_reported_by_its_code() -> None:
+    impl = IMPL.replace("virReportUnsupportedError();", 'virReportError(VIR_ERR_NO_SUPPORT, "%s", "nope");')
+    syms_only = {"src/libvirt_public.syms": TREE["src/libvirt_public.syms"]}
+    assert run("libvirt.entry-checks-driver", syms_only, {**TREE, "src/libvirt-domain.c": impl}) == []
+    assert lines(run("libvirt.entry-checks-driver", syms_only, {**TREE, "src/libvirt-domain.c": IMPL.replace(
+        "    virReportUnsupportedError();\n", "")})) == [9]
+
+
+def test_subject_prefixes_libvirt_uses() -> None:
+    for subject in ("conf, qemu: Add the title", "qemu_capabilities.c: Probe it", "docs/manpages: Fix a typo"):
+        assert run("generic.subject-form", {}, {}, subject=subject) == [], subject

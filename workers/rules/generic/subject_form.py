@@ -8,8 +8,8 @@ from workers.rules import rule
 from workers.rules.context import RuleContext
 
 MAX_SUBJECT = 72
-# "qemu: ", "conf: domain: ", "docs/manpages: ", "remote_driver: ", "NEWS: "; a revert keeps git's form
-_PREFIX_RE = re.compile(r"^(Revert \"|[\w.+/-]+(?:[ ,][\w.+/-]+){0,2}: \S)")
+# "qemu: ", "conf: domain: ", "docs/manpages: ", "conf, qemu: ", "NEWS: "; a revert keeps git's form
+_PREFIX_RE = re.compile(r"^(Revert \"|[\w.+/-]+(?:(?:,\s*|\s+)[\w.+/-]+){0,2}: \S)")
 
 
 @rule

@@ -8,7 +8,7 @@ from workers.rules import rule
 from workers.rules.context import RuleContext
 
 MAX_PER_FILE = 5  # a reply lists a few; the rest is the same mistake
-_SKIP_RE = re.compile(r"\.(patch|diff|eml|mbox|md)$|(^|/)tests/.*data/")
+_SKIP_RE = re.compile(r"\.(patch|diff|eml|mbox|md)$|(^|/)tests/.*data/|^po/")
 _SPACE_BEFORE_TAB_RE = re.compile(r"^\t* +\t")
 
 

@@ -11,7 +11,8 @@ from workers.rules.libvirt_api import entries
 
 def checks_driver(fn: FunctionDef) -> bool:
     found = driver_calls(fn.body)
-    return not found or (all(c.guarded for c in found) and calls(fn.body, "virReportUnsupportedError"))
+    unsupported = calls(fn.body, "virReportUnsupportedError") or "VIR_ERR_NO_SUPPORT" in fn.body
+    return not found or (all(c.guarded for c in found) and unsupported)
 
 
 @rule

@@ -7,18 +7,20 @@ from bot.records import Finding, Scope, Severity
 from workers.rules import rule
 from workers.rules.context import RuleContext
 from workers.rules.cparse import Prototype, parse_params
-from workers.rules.libvirt_api import REMOTE_X, api_prototypes, flat
+from workers.rules.libvirt_api import HANDLE_RE, REMOTE_X, api_prototypes, flat
 from workers.rules.xdrparse import Procedure, procedures, structs
 
 _CALL_STRUCT_RE = re.compile(r"^remote_(\w+)_(args|ret)$")
 
 
 def needs(proto: Prototype) -> tuple[bool, bool]:
-    """(needs an args struct, needs a ret struct) for a public API: args when it takes anything besides
-    the connection; ret when it returns data (a pointer), not only a status."""
+    """(needs an args struct, needs a ret struct) for a public API: args when it takes an input besides
+    the connection (a value, a const pointer or an object; a plain pointer may be an output only, as in
+    virConnectGetLibVersion); ret when it returns data (a pointer), not only a status."""
     head, _, rest = proto.text.partition(f"{proto.name}")
     params = parse_params(rest[rest.find("(") + 1 : rest.rfind(")")])
-    takes = any(not re.fullmatch(r"(const\s+)?virConnectPtr", p.type) for p in params)
+    takes = any(not re.fullmatch(r"(const\s+)?virConnectPtr", p.type)
+                and (not p.is_pointer or p.type.startswith("const") or HANDLE_RE.match(p.type)) for p in params)
     returns = "*" in head or head.strip().endswith("Ptr")
     return takes, returns
 

@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from bot.records import Finding, Scope, Severity
 from workers.rules import rule
 from workers.rules.context import RuleContext
+from workers.rules.cparse import function_defs
 from workers.rules.docparse import rng_names, xml_names
 
 _PARSER_RE = re.compile(r"^src/conf/(\w+?)_conf\.c$")
 _SCHEMA_RE = re.compile(r"^(src/conf|docs)/schemas/[\w-]+\.rng$")
 _DOC_RE = re.compile(r"^docs/.*\.(rst|html\.in)$")
+_INCLUDE_RE = re.compile(r'<(?:include|externalRef)\s+href="([\w.-]+\.rng)"')
+_INTERNAL_RE = re.compile(r"Obj|Status|Private")
 _SCHEMA_OF = {"domain": "domaincommon", "storage": "storagepool", "node_device": "nodedev",
               "capabilities": "capability", "domain_capabilities": "domaincaps", "snapshot": "domainsnapshot",
               "checkpoint": "domaincheckpoint", "storage_vol": "storagevol"}
@@ -45,7 +48,7 @@ class XmlChangeDocumented:
             for diff in ctx.series_files(info.index):
                 added = "\n".join(text for _, text in diff.added)
                 if _PARSER_RE.match(diff.path):
-                    for name in xml_names(added):
+                    for name in self._public_names(ctx, diff.path, diff.added):
                         parsed_new.setdefault(name, (diff.path, info.index))
                 elif _SCHEMA_RE.match(diff.path):
                     schema_added |= rng_names(added)
@@ -64,12 +67,35 @@ class XmlChangeDocumented:
                                   f"the XML name '{name}' parsed since patch {index} is not in "
                                   f"{' nor in '.join(missing)}", patch_index=index)
 
+    def _public_names(self, ctx: RuleContext, path: str, added: list[tuple[int, str]]) -> set[str]:
+        """Names read by added lines, leaving out the parsers of status and private XML (virDomainObj...,
+        ...Status..., ...Private...), which libvirt keeps to itself: no schema, no documentation."""
+        defs = [fn for fn in (ctx.parsed("defs", path, function_defs) or {}).values()
+                if _INTERNAL_RE.search(fn.name)]
+        names: set[str] = set()
+        for n, text in added:
+            if not any(fn.line <= n <= fn.end_line for fn in defs):
+                names |= xml_names(text)
+        return names
+
     def _known(self, ctx: RuleContext, name: str, parser: str) -> bool:
-        """Parsed, or in the schema, before the series: not new."""
+        """Parsed, or in the schema (or a schema it includes), before the series: not new."""
         if name in (ctx.parsed("xml-names", parser, xml_names, base=True) or set()):
             return True
-        schemas = [*schemas_for(parser), *ctx.series_paths(lambda p: bool(_SCHEMA_RE.match(p)))]
-        return any(name in (ctx.parsed("rng-names", s, rng_names, base=True) or set()) for s in schemas)
+        todo = [*schemas_for(parser), *ctx.series_paths(lambda p: bool(_SCHEMA_RE.match(p)))]
+        seen: set[str] = set()
+        while todo:
+            schema = todo.pop()
+            if schema in seen:
+                continue
+            seen.add(schema)
+            text = ctx.read_base(schema)
+            if text is None:
+                continue
+            if name in (ctx.parsed("rng-names", schema, rng_names, base=True) or set()):
+                return True
+            todo += [f"{schema.rsplit('/', 1)[0]}/{href}" for href in _INCLUDE_RE.findall(text)]
+        return False
 
     def _line(self, ctx: RuleContext, parser: str, name: str) -> int:
         for n, line in enumerate((ctx.read(parser) or "").split("\n"), start=1):
