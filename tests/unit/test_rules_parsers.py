@@ -98,7 +98,8 @@ virDomainSetTitle(virDomainPtr domain,
 }
 
 static const char *
-helper(void)
+helper(const char *fmt, ...)
+    G_GNUC_PRINTF(1, 2)
 {
     return "{";
 }
@@ -111,6 +112,7 @@ def test_function_definitions_and_driver_calls() -> None:
     assert (fn.line, fn.body_start, fn.end_line, fn.return_type) == (11, 14, 20, "int")
     assert [p.name for p in fn.params] == ["domain", "title", "flags"]
     assert defs["helper"].return_type == "const char *"
+    assert [p.name for p in defs["helper"].params] == ["fmt"]
     calls = driver_calls(fn.body)
     assert [(c.table, c.member, c.guarded, fn.line_at(c.offset)) for c in calls] == [
         ("driver", "domainSetTitle", True, 17), ("networkDriver", "networkFoo", False, 19)]

@@ -176,8 +176,7 @@ def function_defs(text: str) -> dict[str, FunctionDef]:
         while k < len(lines) and not lines[k].startswith("}"):
             k += 1
         name = m.group(1)
-        header = " ".join(lines[i:j])
-        params_text = header[header.find("(") + 1 : header.rfind(")")]
+        params_text = _inside_parens(" ".join(lines[i:j]))
         rtype_start = i
         while rtype_start > 0 and lines[rtype_start - 1].strip() and not lines[rtype_start - 1].rstrip().endswith(
                 (";", "}", "*/")) and not lines[rtype_start - 1].lstrip().startswith("#"):
@@ -188,6 +187,17 @@ def function_defs(text: str) -> dict[str, FunctionDef]:
                                  return_type.replace("static ", "").strip(), parse_params(params_text))
         i = k + 1
     return defs
+
+
+def _inside_parens(header: str) -> str:
+    """The text inside the first balanced (...) of `name(params) G_GNUC_PRINTF(1, 2)`."""
+    start = header.find("(")
+    depth = 0
+    for k in range(start, len(header)):
+        depth += {"(": 1, ")": -1}.get(header[k], 0)
+        if depth == 0:
+            return header[start + 1 : k]
+    return header[start + 1 :]
 
 
 def _doc_before(raw_lines: list[str], name_index: int) -> str:
