@@ -75,6 +75,11 @@ class Stack:
         return self.settings.smtp_in.port
 
     @property
+    def relay_port(self) -> int:
+        """The list server: mail sent here to the list address reaches the bot with a List-Id."""
+        return self.settings.smtp_out.port
+
+    @property
     def web(self) -> str:
         return self.settings.public_url
 
@@ -126,8 +131,9 @@ class Stack:
         return response.json()
 
     def replies(self) -> list:
+        """The bot's mails the list server received (not what others posted to it)."""
         with self.relay.lock:
-            return list(self.relay.received)
+            return [m for m in self.relay.received if m.get("X-Seriesbot")]
 
     def wait_replies(self, count: int, timeout: float = 180) -> list:
         wait_for(lambda: len(self.replies()) >= count, timeout, what=f"{count} replies on the relay\n{self.logs()}")

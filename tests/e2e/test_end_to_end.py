@@ -6,6 +6,7 @@ Run twice: on the embedded default (SQLite + filesystem broker) and on Redis + P
 from __future__ import annotations
 
 import json
+import smtplib
 import subprocess
 import time
 import uuid
@@ -16,7 +17,7 @@ import redis
 
 from bot.demo.upstream import HERE as DEMO_DIR
 from bot.demo.upstream import series_files
-from tests.helpers import wait_for
+from tests.helpers import make_mail, wait_for
 from tests.stack import Stack, drop_postgres, fresh_postgres_url, git_send_email, make_stack
 
 EXPECTED = json.loads((DEMO_DIR / "expected.json").read_text())
@@ -143,3 +144,19 @@ def test_series_gets_a_reply_on_every_patch_and_a_summary(stack: Stack, tmp_path
     assert len(stack.replies()) == total + 1
     detail = stack.api(f"/api/series/{detail['id']}")
     assert len(detail["runs"]) == 1
+
+    # the author replies "seriesbot: retest" through the list: a fresh run; every verdict is the same,
+    # so only the summary is mailed, and it says "unchanged"
+    retest = make_mail("Re: [PATCH 1/4] x", msgid="retest-1@example.org", in_reply_to=detail["patches"][0]["message_id"],
+                       references=["e2e-0@example.org", detail["patches"][0]["message_id"]],
+                       body="> old text\n\nseriesbot: retest\n")
+    with smtplib.SMTP("127.0.0.1", stack.relay_port, timeout=30) as smtp:
+        smtp.sendmail("ada@example.org", ["devel@demo.seriesbot.test"], retest)
+    replies = stack.wait_replies(total + 2, timeout=240)
+    time.sleep(2)
+    assert len(stack.replies()) == total + 2
+    unchanged = replies[-1]
+    assert unchanged["In-Reply-To"] == "<e2e-0@example.org>"
+    assert "Unchanged since run" in unchanged.get_payload(decode=True).decode()
+    detail = stack.api(f"/api/series/{detail['id']}")
+    assert [r["trigger"] for r in detail["runs"]] == ["retest", "new-series"]
