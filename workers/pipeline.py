@@ -269,7 +269,8 @@ class SeriesRun:
                           verdict=old.verdict, details=copied, durations={}, logs=dict(old.logs or {}),
                           reuse_key=key, reused_from=old.id,
                           findings=[FindingRow(rule_id=f.rule_id, severity=f.severity, path=f.path, line=f.line,
-                                               message=f.message, guide=f.guide) for f in old.findings])
+                                               message=f.message, guide=f.guide, patch_index=f.patch_index)
+                                    for f in old.findings])
         self.save(pin, **fields)
         log.info("event=patch-reused run=%d patch=%d from_result=%d", self.plan.run_id, pin.index, fields["reused_from"])
         return True
@@ -314,7 +315,8 @@ class SeriesRun:
                   rules=ruled.status, verdict=verdict.value, details=details, durations=durations, logs=logs,
                   reuse_key=key,
                   findings=[FindingRow(rule_id=f.rule_id, severity=f.severity.value, path=f.path, line=f.line,
-                                       message=f.message, guide=f.guide) for f in ruled.findings])
+                                       message=f.message, guide=f.guide, patch_index=f.patch_index)
+                            for f in ruled.findings])
         log.info("event=patch-done run=%d patch=%d verdict=%s build=%s test=%s rules=%s durations=%s",
                  self.plan.run_id, pin.index, verdict, build_status, test_status, ruled.status, durations)
         return new_state

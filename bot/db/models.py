@@ -169,6 +169,7 @@ class FindingRow(Base):
     line: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)
     guide: Mapped[str] = mapped_column(Text, default="")
+    patch_index: Mapped[int | None] = mapped_column(Integer)  # series rules: the patch that brought it in
     result: Mapped[PatchResult] = relationship(back_populates="findings")
 
 class Baseline(Base):

@@ -22,6 +22,7 @@ class FindingView:
     line: int
     message: str
     guide: str
+    patch_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,8 @@ def patch_lines(result: ResultView, run: RunView) -> list[str]:
         lines.append(f"rules   {'FAILED' if result.rules == 'fail' else 'warnings'}: {count} finding(s)")
         for f in result.findings[:10]:
             where = f"{f.path}:{f.line}" if f.path else "commit"
-            lines.extend(_wrap(f"{where}: {f.severity}: {f.message} [{f.rule_id}]", "        "))
+            origin = f" (patch {f.patch_index})" if f.patch_index and f.patch_index != result.index else ""
+            lines.extend(_wrap(f"{where}{origin}: {f.severity}: {f.message} [{f.rule_id}]", "        "))
             if f.guide:
                 lines.extend(_wrap(f'guide: "{f.guide}"', "          "))
         if count > 10:

@@ -48,7 +48,8 @@ def result_view(session: Session, result: PatchResult) -> ResultView:
         author_email=patch.author_email, commit=result.commit, apply=result.apply, build=result.build,
         test=result.test, rules=result.rules, verdict=result.verdict, details=dict(result.details or {}),
         durations=dict(result.durations or {}),
-        findings=tuple(FindingView(f.rule_id, f.severity, f.path, f.line, f.message, f.guide) for f in result.findings),
+        findings=tuple(FindingView(f.rule_id, f.severity, f.path, f.line, f.message, f.guide, f.patch_index)
+                       for f in result.findings),
     )
 
 
