@@ -1,114 +1,133 @@
-"""Read-only queries for the dashboard and the JSON API: both render the same records."""
+"""Read side of the series list and the projects overview. A fixed number of statements per page,
+whatever the number of rows: no lazy loads (the list page's statement count is tested)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
-from bot.db.models import OutboundMail, PatchResult, Run, Series
+from bot.db.models import Patch, PatchResult, Run, Series, WorkerHeartbeat, utcnow
+from bot.settings import Settings
+from bot.web.query import SeriesQuery, format_query, to_filters
+from bot.web.records import Overview, PatchCell, ProjectOverview, SeriesPage, SeriesRow, WorkerInfo
 
-
-@dataclass(frozen=True)
-class PatchCell:
-    index: int
-    subject: str
-    verdict: str
-
-
-@dataclass(frozen=True)
-class SeriesRow:
-    id: int
-    project: str
-    title: str
-    author: str
-    author_email: str
-    version: int
-    total: int
-    state: str
-    created_at: str
-    trailers: int
-    patches: list[PatchCell] = field(default_factory=list)
+PER_PAGE = 50
+MAX_PAGE = 10_000
+WORKER_ALIVE = dt.timedelta(seconds=120)  # a heartbeat older than this: the worker is gone
+ACTIVE = ("queued", "running")
+REVIEW_TRAILERS_EXCLUDE = {"signed-off-by"}
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso(value: dt.datetime | None) -> str | None:
     return value.replace(tzinfo=dt.UTC).isoformat() if value else None
 
 
-def latest_runs(session: Session, series_ids: list[int]) -> dict[int, Run]:
+def pending_state(run_state: str | None, index: int, first_missing: int | None) -> str:
+    """The state of a patch that has no result (yet) in a run."""
+    if run_state == "queued":
+        return "queued"
+    if run_state == "running":
+        return "running" if index == first_missing else "queued"
+    if run_state == "error":
+        return "error"
+    if run_state in ("done", "cancelled"):
+        return "skip"
+    return "pending"
+
+
+def review_trailers(trailers: list[Any]) -> int:
+    return sum(1 for t in trailers or () if str(t[0]).lower() not in REVIEW_TRAILERS_EXCLUDE)
+
+
+def latest_run_ids(session: Session, series_ids: list[int]) -> dict[int, int]:
     if not series_ids:
         return {}
-    latest = (select(Run.series_id, func.max(Run.id).label("run_id"))
-              .where(Run.series_id.in_(series_ids)).group_by(Run.series_id).subquery())
-    runs = session.scalars(select(Run).join(latest, Run.id == latest.c.run_id)
-                           .options(selectinload(Run.results))).all()
-    return {r.series_id: r for r in runs}
+    rows = session.execute(select(Run.series_id, func.max(Run.id)).where(Run.series_id.in_(series_ids))
+                           .group_by(Run.series_id))
+    return {series_id: run_id for series_id, run_id in rows}
 
 
-def series_list(session: Session, *, project: str | None = None, state: str | None = None,
-                page: int = 1, per_page: int = 50) -> tuple[list[SeriesRow], int]:
-    query = select(Series)
-    if project:
-        query = query.where(Series.project == project)
-    if state:
-        query = query.where(Series.state == state)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.options(selectinload(Series.patches)).order_by(Series.created_at.desc(), Series.id.desc())
-                           .offset((page - 1) * per_page).limit(per_page)).all()
-    runs = latest_runs(session, [s.id for s in rows])
+def series_list(session: Session, q: SeriesQuery, *, page: int = 1, per_page: int = PER_PAGE) -> SeriesPage:
+    """Newest first, one page. Five statements: count, series, patches, latest runs, results."""
+    page = max(1, min(page, MAX_PAGE))
+    where = to_filters(q)
+    total = session.scalar(select(func.count(Series.id)).where(*where)) or 0
+    rows = session.execute(
+        select(Series.id, Series.project, Series.title, Series.author_name, Series.author_email, Series.version,
+               Series.total, Series.state, Series.created_at)
+        .where(*where).order_by(Series.created_at.desc(), Series.id.desc())
+        .offset((page - 1) * per_page).limit(per_page)).all()
+    ids = [r.id for r in rows]
+    patches: dict[int, list[Any]] = defaultdict(list)
+    if ids:
+        for p in session.execute(select(Patch.series_id, Patch.index, Patch.subject, Patch.trailers)
+                                 .where(Patch.series_id.in_(ids)).order_by(Patch.series_id, Patch.index)):
+            patches[p.series_id].append(p)
+    runs: dict[int, Any] = {}
+    verdicts: dict[int, dict[int, str]] = defaultdict(dict)
+    if ids:
+        latest = (select(func.max(Run.id)).where(Run.series_id.in_(ids)).group_by(Run.series_id)).scalar_subquery()
+        for run in session.execute(select(Run.id, Run.series_id, Run.state).where(Run.id.in_(latest))):
+            runs[run.series_id] = run
+        if runs:
+            for r in session.execute(select(PatchResult.run_id, PatchResult.index, PatchResult.verdict)
+                                     .where(PatchResult.run_id.in_([r.id for r in runs.values()]))):
+                verdicts[r.run_id][r.index] = r.verdict
     out = []
     for s in rows:
         run = runs.get(s.id)
-        verdicts = {r.index: r.verdict for r in run.results} if run else {}
-        default = "queued" if run and run.state == "queued" else ("running" if run and run.state == "running" else "pending")
-        cells = [PatchCell(p.index, p.subject, verdicts.get(p.index, default)) for p in s.patches]
-        out.append(SeriesRow(s.id, s.project, s.title, s.author_name or s.author_email, s.author_email, s.version,
-                             s.total, s.state, _iso(s.created_at) or "", sum(len(p.trailers) for p in s.patches), cells))
-    return out, total
+        done = verdicts.get(run.id, {}) if run else {}
+        missing = [p.index for p in patches[s.id] if p.index not in done]
+        first_missing = min(missing) if missing else None
+        cells = [PatchCell(p.index, p.subject, done.get(p.index) or
+                           pending_state(run.state if run else None, p.index, first_missing))
+                 for p in patches[s.id]]
+        out.append(SeriesRow(
+            id=s.id, project=s.project, title=s.title, author=s.author_name or s.author_email,
+            author_email=s.author_email, version=s.version, total=s.total, state=s.state,
+            created_at=iso(s.created_at) or "", trailers=sum(review_trailers(p.trailers) for p in patches[s.id]),
+            run_id=run.id if run else None, run_state=run.state if run else None, patches=cells))
+    pages = max(1, -(-total // per_page))
+    return SeriesPage(query=format_query(q), page=page, per_page=per_page, total=total, pages=pages, series=out,
+                      errors=list(q.errors))
 
 
-def series_detail(session: Session, series_id: int) -> dict[str, Any] | None:
-    s = session.get(Series, series_id)
-    if s is None:
-        return None
-    runs = session.scalars(select(Run).where(Run.series_id == s.id).order_by(Run.id.desc())
-                           .options(selectinload(Run.results).selectinload(PatchResult.findings))).all()
-    mails = session.scalars(select(OutboundMail).where(OutboundMail.series_id == s.id).order_by(OutboundMail.id)).all()
-    return {
-        "id": s.id, "project": s.project, "title": s.title, "author": s.author_name, "author_email": s.author_email,
-        "version": s.version, "total": s.total, "state": s.state, "missing": s.missing,
-        "cover_msgid": s.cover_msgid, "base_commit": s.base_commit, "created_at": _iso(s.created_at),
-        "superseded_by": s.superseded_by_id, "supersedes": s.supersedes_id,
-        "patches": [{"index": p.index, "subject": p.subject, "message_id": p.message_id, "patch_id": p.patch_id,
-                     "trailers": [{"name": t[0], "value": t[1]} for t in p.trailers]} for p in s.patches],
-        "runs": [run_detail(r) for r in runs],
-        "mails": [{"key": m.key, "kind": m.kind, "subject": m.subject, "state": m.state, "to": m.to,
-                   "attempts": m.attempts, "sent_at": _iso(m.sent_at), "message_id": m.message_id} for m in mails],
-    }
-
-
-def run_detail(r: Run) -> dict[str, Any]:
-    return {
-        "id": r.id, "state": r.state, "verdict": r.verdict, "trigger": r.trigger, "requested_by": r.requested_by,
-        "base_kind": r.base_kind, "base_ref": r.base_ref, "base_sha": r.base_sha, "upstream_sha": r.upstream_sha,
-        "rebase_conflict": r.rebase_conflict, "branch": r.branch, "worker": r.worker, "error": r.error,
-        "created_at": _iso(r.created_at), "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
-        "results": [result_detail(x) for x in r.results],
-    }
-
-
-def result_detail(x: PatchResult) -> dict[str, Any]:
-    return {
-        "index": x.index, "commit": x.commit, "apply": x.apply, "build": x.build, "test": x.test,
-        "rules": x.rules, "verdict": x.verdict, "details": x.details, "durations": x.durations, "logs": x.logs,
-        "reused_from": x.reused_from,
-        "findings": [{"rule_id": f.rule_id, "severity": f.severity, "path": f.path, "line": f.line,
-                      "message": f.message, "guide": f.guide} for f in x.findings],
-    }
-
-
-def as_dict(row: SeriesRow) -> dict[str, Any]:
-    return asdict(row)
+def overview(session: Session, settings: Settings, now: dt.datetime | None = None) -> Overview:
+    """Per project: series of the last day and week, passed/failed of the week, queue, running runs;
+    and every worker that ever sent a heartbeat. Four statements."""
+    now = now or utcnow()
+    day, week = now - dt.timedelta(days=1), now - dt.timedelta(days=7)
+    counts: dict[str, Any] = {}
+    for row in session.execute(
+            select(Series.project,
+                   func.sum(case((Series.created_at >= day, 1), else_=0)).label("day"),
+                   func.count(Series.id).label("week"),
+                   func.sum(case((Series.state == "passed", 1), else_=0)).label("passed"),
+                   func.sum(case((Series.state.in_(("failed", "error")), 1), else_=0)).label("failed"))
+            .where(Series.created_at >= week).group_by(Series.project)):
+        counts[row.project] = row
+    queued: dict[str, int] = defaultdict(int)
+    running: dict[str, list[int]] = defaultdict(list)
+    for run in session.execute(select(Run.id, Run.project, Run.state).where(Run.state.in_(ACTIVE)).order_by(Run.id)):
+        if run.state == "queued":
+            queued[run.project] += 1
+        else:
+            running[run.project].append(run.id)
+    names = sorted(set(settings.projects) | set(counts))
+    projects = []
+    for name in names:
+        c = counts.get(name)
+        project = settings.projects.get(name)
+        projects.append(ProjectOverview(
+            name=name, list_address=project.list_address if project else "", series_day=int(c.day or 0) if c else 0,
+            series_week=int(c.week or 0) if c else 0, passed_week=int(c.passed or 0) if c else 0,
+            failed_week=int(c.failed or 0) if c else 0, queued_runs=queued[name], running_runs=running[name]))
+    workers = [WorkerInfo(name=w.name, host=w.host, queues=list(w.queues or []), alive=w.last_seen >= now - WORKER_ALIVE,
+                          last_seen=iso(w.last_seen) or "", started_at=iso(w.started_at) or "",
+                          current_run_id=w.current_run_id)
+               for w in session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.name))]
+    return Overview(projects=projects, workers=workers)
