@@ -1,5 +1,6 @@
 """`seriesbot series [QUERY]`: the series list on the command line, with the dashboard's query
-language (`project:libvirt state:failed author:ada text`), as a table or as the API's JSON."""
+language (`project:libvirt state:failed author:ada text`), as a table or as the API's JSON.
+Also registers `seriesbot b4-check` (bot.integrations.b4check)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+
+from bot.integrations import b4check
 
 SYMBOL = {"ok": "+", "fail": "F", "warn": "w", "skip": "-", "error": "E", "running": "R", "queued": "."}
 
@@ -18,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--page", type=int, default=1)
     parser.add_argument("--per-page", type=int, default=50)
     parser.set_defaults(handler=run)
+    b4check.register(sub)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from bot.web.records import Overview, PatchCell, ProjectOverview, SeriesPage, Se
 
 PER_PAGE = 50
 MAX_PAGE = 10_000
-WORKER_ALIVE = dt.timedelta(seconds=120)  # a heartbeat older than this: the worker is gone
+WORKER_ALIVE = dt.timedelta(seconds=60)  # a heartbeat older than this: the worker is gone (as `seriesbot status`)
 ACTIVE = ("queued", "running")
 REVIEW_TRAILERS_EXCLUDE = {"signed-off-by"}
 
