@@ -106,6 +106,10 @@ class ProjectSettings:
     demo: bool = False
     maintainers: tuple[str, ...] = ()
     lore_url: str = ""  # public-inbox base of the list, e.g. https://lore.kernel.org/libvir-list
+    # Patchwork instance tracking the list (base URL, e.g. https://patchwork.kernel.org) and the
+    # project's link name there; the token comes from SERIESBOT_PATCHWORK_TOKEN_<PROJECT>
+    patchwork_url: str = ""
+    patchwork_project: str = ""
     dkim_required: bool = False  # commands count only with a passing DKIM signature
     commands_per_hour: int = 10  # per sender
     subscribe_address: str = ""  # e.g. devel-join@lists.libvirt.org (Mailman 3) or devel-request@ (Mailman 2)
