@@ -18,6 +18,7 @@ from bot.db.models import Base, CommandRow, OutboundMail, PatchResult, Run, Seri
 READ_SIDE = [
     Index("ix_series_created_id", Series.created_at, Series.id),
     Index("ix_series_state_created", Series.state, Series.created_at),
+    Index("ix_series_project_state_created", Series.project, Series.state, Series.created_at),
     Index("ix_series_author_created", Series.author_email, Series.created_at),
     Index("ix_run_series_id_id", Run.series_id, Run.id),
     Index("ix_run_project_state", Run.project, Run.state),

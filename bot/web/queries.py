@@ -16,6 +16,7 @@ from bot.web.query import SeriesQuery, format_query, to_filters
 from bot.web.records import Overview, PatchCell, ProjectOverview, SeriesPage, SeriesRow, WorkerInfo
 
 PER_PAGE = 50
+COUNT_CAP = 10_000  # beyond this the list says "10000+ series"
 MAX_PAGE = 10_000
 WORKER_ALIVE = dt.timedelta(seconds=60)  # a heartbeat older than this: the worker is gone (as `seriesbot status`)
 ACTIVE = ("queued", "running")
@@ -55,12 +56,17 @@ def series_list(session: Session, q: SeriesQuery, *, page: int = 1, per_page: in
     """Newest first, one page. Five statements: count, series, patches, latest runs, results."""
     page = max(1, min(page, MAX_PAGE))
     where = to_filters(q)
-    total = session.scalar(select(func.count(Series.id)).where(*where)) or 0
+    # counting stops at COUNT_CAP: an exact count of a big table costs a scan that grows with it
+    capped = select(Series.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    counted = session.scalar(select(func.count()).select_from(capped)) or 0
+    total = min(counted, COUNT_CAP)
     rows = session.execute(
         select(Series.id, Series.project, Series.title, Series.author_name, Series.author_email, Series.version,
                Series.total, Series.state, Series.created_at)
         .where(*where).order_by(Series.created_at.desc(), Series.id.desc())
-        .offset((page - 1) * per_page).limit(per_page)).all()
+        .offset((page - 1) * per_page).limit(per_page + 1)).all()
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
     ids = [r.id for r in rows]
     patches: dict[int, list[Any]] = defaultdict(list)
     if ids:
@@ -91,8 +97,9 @@ def series_list(session: Session, q: SeriesQuery, *, page: int = 1, per_page: in
             author_email=s.author_email, version=s.version, total=s.total, state=s.state,
             created_at=iso(s.created_at) or "", trailers=sum(review_trailers(p.trailers) for p in patches[s.id]),
             run_id=run.id if run else None, run_state=run.state if run else None, patches=cells))
-    pages = max(1, -(-total // per_page))
-    return SeriesPage(query=format_query(q), page=page, per_page=per_page, total=total, pages=pages, series=out,
+    pages = max(1, -(-total // per_page), page + 1 if has_next else page)
+    return SeriesPage(query=format_query(q), page=page, per_page=per_page, total=total,
+                      total_capped=counted > COUNT_CAP, pages=pages, has_next=has_next, series=out,
                       errors=list(q.errors))
 
 

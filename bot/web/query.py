@@ -4,7 +4,8 @@ JSON API and `seriesbot series`:
     project:libvirt state:failed,error author:ada -state:superseded v:2 "exact phrase" words
 
 Terms of one key are OR-ed (repeat the key or separate values by commas), different keys and
-free-text words are AND-ed; `-key:value` excludes. Free text matches the title, the author's name
+free-text words are AND-ed; `-key:value` excludes. `author:` takes a whole address (exact) or a part
+of a name or address. Free text matches the title, the author's name
 or address, or any patch subject, case-insensitively. A token with an unknown key is free text
 (subjects such as "qemu: fix" stay searchable). Parsing is pure: text -> SeriesQuery; the SQL is
 built from the record by `to_filters`, never from the text."""
@@ -23,6 +24,7 @@ STATES = ("incomplete", "complete", "partial", "queued", "running", "passed", "w
 KEYS = {"project": "project", "p": "project", "state": "state", "s": "state", "author": "author",
         "a": "author", "version": "version", "v": "version"}
 MAX_TERMS = 20
+ADDRESS = re.compile(r"^[^@\s,\"<>]+@[^@\s,\"<>]+\.[^@\s,\"<>]+$")
 _TOKEN = re.compile(r'(-?)([A-Za-z]+):("(?:[^"]*)"?|\S*)|"([^"]*)"?|(\S+)')
 
 
@@ -134,6 +136,10 @@ def _like(value: str) -> str:
 
 
 def _author(value: str) -> ColumnElement[bool]:
+    """A whole address matches that address (an index lookup); anything else is a substring of the
+    author's name or address."""
+    if ADDRESS.match(value):
+        return Series.author_email.in_(tuple(dict.fromkeys((value, value.lower()))))
     pattern = _like(value)
     return or_(Series.author_name.ilike(pattern, escape="\\"), Series.author_email.ilike(pattern, escape="\\"))
 

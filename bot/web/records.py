@@ -40,8 +40,10 @@ class SeriesPage:
     query: str
     page: int
     per_page: int
-    total: int
+    total: int  # exact up to 10,000; beyond that 10,000 with total_capped set
+    total_capped: bool
     pages: int
+    has_next: bool
     series: list[SeriesRow]
     errors: list[str] = field(default_factory=list)
 

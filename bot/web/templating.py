@@ -1,7 +1,7 @@
 """The one Jinja2 environment of the dashboard: autoescape on for every template (HTML, Atom, SVG),
 and every printed value cleaned of what no page or feed may carry (NUL and other C0 controls, lone
-surrogates). Text from mail is wrapped in <bdi> by the templates, so an RTL override in a subject
-cannot reorder the text around it."""
+surrogates), and explicit bidi controls (an RTL override in a subject) shown by their code point.
+Text from mail is also wrapped in <bdi>, so right-to-left names cannot reorder the text around them."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 HERE = Path(__file__).resolve().parent
+# explicit bidi embeddings, overrides and isolates: shown by name, so "gnp.exe" cannot pose as "exe.png"
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
-        return _BAD.sub("\ufffd", value)
+        value = _BAD.sub("\ufffd", value)
+        return _BIDI.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", value)
     return value
 
 

@@ -144,3 +144,20 @@ def test_overview_counts_by_project(bot_settings):
     with session_scope(bot_settings.database_url) as session:
         late = queries.overview(session, bot_settings, now=utcnow() + dt.timedelta(days=30))
     assert all(p.series_week == 0 for p in late.projects)
+
+
+def test_count_stops_at_the_cap_and_paging_goes_on(bot_settings, monkeypatch):
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    seed(bot_settings, 8)
+    with session_scope(bot_settings.database_url) as session:
+        first = queries.series_list(session, parse(""), per_page=3)
+        last = queries.series_list(session, parse(""), per_page=3, page=3)
+    assert (first.total, first.total_capped, first.has_next) == (5, True, True)
+    assert [r.id for r in last.series] == [2, 1] and not last.has_next
+
+
+def test_author_by_whole_address_is_exact(bot_settings):
+    seed(bot_settings, 4)
+    assert _ids(bot_settings, "author:Bob@Example.org") == [3, 1]
+    assert _ids(bot_settings, "author:ob@example.org") == []  # a whole address: no substring match
+    assert _ids(bot_settings, "author:ob@exam") == [3, 1]  # not an address: a substring
