@@ -22,8 +22,9 @@ log = logging.getLogger("seriesbot")
 
 
 def _setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot.logs import setup
+
+    setup(level)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -79,6 +80,11 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.name:  # each worker process has its own name: its leases and its build directories
+        from dataclasses import replace
+
+        settings = replace(settings, worker=replace(settings.worker, name=args.name))
+        set_settings(settings)
     _prepare(settings)
     from bot import queue
     from bot.reconcile import start_reconciler
@@ -96,19 +102,40 @@ def cmd_worker(args: argparse.Namespace) -> int:
             queues.append(settings.project(q.split(":", 1)[1]).queue)
         else:
             raise ConfigError(f"unknown queue {q!r}: use light, build or build:<project>")
+    from celery.signals import worker_shutting_down
+
+    from bot.health import SHUTTING_DOWN, start_heartbeat
+
     stop = threading.Event()
     if queue.LIGHT_QUEUE in queues and not args.no_reconcile:
         start_reconciler(settings, stop)
     name = args.name or f"{'-'.join(wanted).replace(':', '_')}.{settings.worker_name}.{os.getpid()}"
+    start_heartbeat(settings, name, queues, stop)
+
+    @worker_shutting_down.connect(weak=False)
+    def _graceful(**_kwargs: object) -> None:
+        # SIGTERM: the current build step finishes, then the run is handed back (see workers.pipeline)
+        SHUTTING_DOWN.set()
+
     argv = ["worker", "-Q", ",".join(queues), "-n", f"{name}@%h", "--loglevel", args.loglevel,
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             "--pool", args.pool, "--concurrency", str(args.concurrency)]
     print(f"seriesbot worker {name}: queues {', '.join(queues)}", flush=True)
+    code: object = 0
     try:
         app.worker_main(argv)
+    except SystemExit as exc:
+        code = exc.code
     finally:
         stop.set()
-    return 0
+    if not SHUTTING_DOWN.is_set():
+        # Celery gave up on its own (e.g. "Unrecoverable error" when an ack races a broker restart):
+        # start afresh rather than leave this queue without a consumer. Nothing is lost meanwhile:
+        # the database holds the work and the reconciler re-enqueues it.
+        log.error("event=worker-exited-unexpectedly code=%s action=restart", code)
+        time.sleep(2)
+        os.execv(sys.executable, [sys.executable, "-m", "bot.cli", *sys.argv[1:]])
+    return 0 if code in (None, 0) else 1
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -231,6 +258,35 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Queues, workers, leases and stuck items, from the database and the broker."""
+    settings = _settings(args)
+    init_db(settings.database_url)
+    from bot.health import status
+
+    report = status(settings)
+    print("queues:")
+    for name, depth in report.queues.items():
+        print(f"  {name:40s} {depth}")
+    print("workers:")
+    for w in report.workers or [{"name": "(none)"}]:
+        if "host" in w:
+            print(f"  {w['name']:40s} {'alive' if w['alive'] else 'DEAD '} host={w['host']} run={w['run']} "
+                  f"last_seen={w['last_seen']}")
+        else:
+            print("  (none)")
+    print("running runs (leases):")
+    for r in report.running or []:
+        print(f"  run {r['run']} series {r['series']} {r['project']} worker={r['worker']} lease_until={r['lease_until']}"
+              + ("  EXPIRED" if r["lease_expired"] else ""))
+    print("stuck:")
+    for what, count in report.stuck.items():
+        print(f"  {what:45s} {count}")
+    for problem in report.problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if report.problems else 0
+
+
 def cmd_rules_list(args: argparse.Namespace) -> int:
     from workers.rules import discover, rules_markdown, title_of
 
@@ -304,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--project", default="")
     imp = sub.add_parser("import", help="import mail through the same path as SMTP").add_subparsers(
         dest="import_command", required=True)
+    sub.add_parser("status", help="queues, workers, leases and stuck items").set_defaults(handler=cmd_status)
     sb = sub.add_parser("subscribe", help="ask the project's list server to subscribe the bot")
     sb.add_argument("project")
     sb.set_defaults(handler=cmd_subscribe)

@@ -78,6 +78,11 @@ def configure(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_pool_limit=4,
+        task_annotations={
+            TEST_SERIES: {"time_limit": LONGEST_RUN_SECONDS + 600, "soft_time_limit": LONGEST_RUN_SECONDS},
+            INGEST: {"time_limit": 300}, REPORT_PATCH: {"time_limit": 300}, REPORT_RUN: {"time_limit": 300},
+            SEND_OUTBOX: {"time_limit": 900}, RECONCILE: {"time_limit": 900},
+        },
     )
     _configured_for = settings.broker_url + str(settings.data_dir)
     return app

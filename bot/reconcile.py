@@ -15,32 +15,35 @@ from sqlalchemy import or_, select
 from bot import queue
 from bot.db.models import Message, OutboundMail, PatchResult, Run, Series, utcnow
 from bot.db.session import session_scope
+from bot.health import prune_logs
 from bot.report.outbox import deliver_pending
 from bot.report.report import report_incomplete
 from bot.settings import Settings
 
 log = logging.getLogger("seriesbot.reconcile")
 
-STORED_GRACE = dt.timedelta(seconds=20)
-REENQUEUE_AFTER = dt.timedelta(minutes=2)
-REPORT_GRACE = dt.timedelta(seconds=20)
 
 
 def reconcile(settings: Settings, send_mail: bool = True) -> dict[str, int]:
     now = utcnow()
+    # how long something may sit between a commit and its task before we act, scaled by the loop period
+    period = settings.worker.reconcile_seconds
+    grace = dt.timedelta(seconds=max(2 * period, 2.0))
+    stored_grace = report_grace = grace
+    reenqueue_after = dt.timedelta(seconds=max(4 * period, 4.0))
     counts = {"ingest": 0, "runs": 0, "reports": 0, "summaries": 0, "incomplete": 0}
     incomplete: list[int] = []
     with session_scope(settings.database_url) as session:
         for msg in session.scalars(select(Message).where(
-                Message.status == "stored", Message.received_at < now - STORED_GRACE,
-                or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - REENQUEUE_AFTER)).limit(500)):
+                Message.status == "stored", Message.received_at < now - stored_grace,
+                or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - reenqueue_after)).limit(500)):
             msg.enqueued_at = now
             queue.enqueue_after_commit(session, queue.INGEST, msg.id)
             counts["ingest"] += 1
         for run in session.scalars(select(Run).where(
                 or_(Run.state == "queued", (Run.state == "running") & (Run.lease_until < now)),
-                Run.created_at < now - STORED_GRACE,
-                or_(Run.enqueued_at.is_(None), Run.enqueued_at < now - REENQUEUE_AFTER)).limit(200)):
+                Run.created_at < now - stored_grace,
+                or_(Run.enqueued_at.is_(None), Run.enqueued_at < now - reenqueue_after)).limit(200)):
             run.enqueued_at = now
             project = settings.projects.get(run.project)
             if project is not None:
@@ -48,12 +51,12 @@ def reconcile(settings: Settings, send_mail: bool = True) -> dict[str, int]:
                 counts["runs"] += 1
         for result_id in session.scalars(select(PatchResult.id).where(
                 PatchResult.reported.is_(False), PatchResult.verdict.notin_(("pending", "running")),
-                PatchResult.created_at < now - REPORT_GRACE).limit(500)):
+                PatchResult.created_at < now - report_grace).limit(500)):
             queue.enqueue_after_commit(session, queue.REPORT_PATCH, result_id)
             counts["reports"] += 1
         for run_id in session.scalars(select(Run.id).where(
                 Run.reported.is_(False), Run.state.in_(("done", "error")),
-                Run.finished_at < now - REPORT_GRACE).limit(200)):
+                Run.finished_at < now - report_grace).limit(200)):
             queue.enqueue_after_commit(session, queue.REPORT_RUN, run_id)
             counts["summaries"] += 1
         for project in settings.projects.values():
@@ -65,6 +68,7 @@ def reconcile(settings: Settings, send_mail: bool = True) -> dict[str, int]:
                 incomplete.append(series.id)
     for series_id in incomplete:
         report_incomplete(series_id, settings)
+    prune_logs(settings)
     if send_mail and has_due_mail(settings):
         deliver_pending(settings)
     if any(counts.values()):

@@ -61,6 +61,8 @@ class Worker:
     name: str = ""
     # embedded default: how often the worker re-enqueues what the database says is pending
     reconcile_seconds: float = 30.0
+    # a running run's lease: renewed by a heartbeat; expired, another worker resumes the run
+    lease_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,13 @@ class Settings:
     bot_address: str
     command_prefix: str
     admin_addresses: tuple[str, ...]
+    logs_retention_days: float
     smtp_in: SmtpIn
     smtp_out: SmtpOut
     web: Web
     worker: Worker
     projects: dict[str, ProjectSettings]
+    fault: str = ""  # fault injection for the crash tests only (SERIESBOT_FAULT); empty in real use
 
     @property
     def embedded_broker(self) -> bool:
@@ -269,7 +273,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     base = config_path.parent
     sections = {"smtp_in": SmtpIn, "smtp_out": SmtpOut, "web": Web, "worker": Worker}
     plain = {"data_dir", "database_url", "broker_url", "public_url", "bot_name", "bot_address",
-             "command_prefix", "projects_dir", "admin_addresses"}
+             "command_prefix", "projects_dir", "admin_addresses",
+             "logs_retention_days"}
     for key in data:
         if key not in sections and key not in plain:
             raise ConfigError(f"{config_path.name}: unknown key {key!r}")
@@ -317,6 +322,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
         bot_address=data.get("bot_address", "seriesbot@localhost"),
         command_prefix=data.get("command_prefix", "seriesbot:"),
         admin_addresses=tuple(data.get("admin_addresses", [])),
+        logs_retention_days=float(data.get("logs_retention_days", 30)),
+        fault=env.get("SERIESBOT_FAULT", ""),
         smtp_in=parts["smtp_in"],
         smtp_out=smtp_out,
         web=web,

@@ -25,7 +25,8 @@ DEMO_PROJECT = (ROOT / "config" / "projects" / "demo.toml").read_text()
 
 
 def write_config(base: Path, *, smtp_port: int, web_port: int, relay_port: int, project_overrides: str = "",
-                 extra_projects: dict[str, str] | None = None, worker_name: str = "test-worker") -> Path:
+                 extra_projects: dict[str, str] | None = None, worker_name: str = "test-worker",
+                 lease_seconds: float = 120, build_command: list[str] | None = None) -> Path:
     config = base / "config"
     (config / "projects").mkdir(parents=True, exist_ok=True)
     (config / "seriesbot.toml").write_text(f"""
@@ -51,8 +52,13 @@ port = {web_port}
 [worker]
 name = "{worker_name}"
 reconcile_seconds = 2
+lease_seconds = {lease_seconds}
 """)
     demo = DEMO_PROJECT
+    if build_command:
+        import json
+
+        demo = demo.replace('build = ["ninja", "-C", "{build}"]', f"build = {json.dumps(build_command)}")
     if project_overrides:
         demo = demo + "\n" + project_overrides
     (config / "projects" / "demo.toml").write_text(demo)
@@ -141,10 +147,12 @@ class Stack:
 
 
 def make_stack(base: Path, *, database_url: str | None = None, broker_url: str | None = None,
-               project_overrides: str = "", echo: bool = True, worker_name: str = "test-worker") -> Stack:
+               project_overrides: str = "", echo: bool = True, worker_name: str = "test-worker",
+               lease_seconds: float = 120, build_command: list[str] | None = None) -> Stack:
     smtp_port, web_port, relay_port = free_port(), free_port(), free_port()
     config = write_config(base, smtp_port=smtp_port, web_port=web_port, relay_port=relay_port,
-                          project_overrides=project_overrides, worker_name=worker_name)
+                          project_overrides=project_overrides, worker_name=worker_name, lease_seconds=lease_seconds,
+                          build_command=build_command)
     env = dict(os.environ)
     env["SERIESBOT_CONFIG"] = str(config)
     env.pop("DATABASE_URL", None)

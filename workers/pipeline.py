@@ -9,6 +9,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from bot import queue
 from bot.db.models import FindingRow, Message, Patch, PatchResult, Run, Series, utcnow
 from bot.db.session import session_scope
 from bot.errors import InfraError
+from bot.health import CURRENT, SHUTTING_DOWN
+from bot.logs import bind, bound
 from bot.records import Status
 from bot.settings import ProjectSettings, Settings
 from workers import baseline, steps, tree
@@ -30,7 +33,6 @@ from workers.rules import rules_for_project
 from workers.rules.local import SeriesChecker
 
 log = logging.getLogger("seriesbot.pipeline")
-LEASE = dt.timedelta(minutes=10)
 INFRA_RETRIES = 3
 RETRY_DELAY = 30.0  # seconds, times the attempt number
 
@@ -58,16 +60,60 @@ class RunPlan:
     prerequisite_mails: list[bytes] = field(default_factory=list)
 
 
+def lease(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(seconds=settings.worker.lease_seconds)
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews the run's lease while the worker lives (a 20-minute build included). If the lease
+    was lost (another worker took the run after it expired), the run stops at the next boundary."""
+
+    def __init__(self, settings: Settings, run_id: int) -> None:
+        super().__init__(name=f"lease-{run_id}", daemon=True)
+        self.settings, self.run_id = settings, run_id
+        self.stop = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        interval = max(self.settings.worker.lease_seconds / 4, 0.5)
+        while not self.stop.wait(interval):
+            try:
+                with session_scope(self.settings.database_url) as session:
+                    run = session.get(Run, self.run_id)
+                    if run is not None and run.state == "cancelled":
+                        return  # the patch loop sees it at the next boundary and stops there
+                    if run is None or run.state != "running" or run.worker != self.settings.worker_name:
+                        self.lost.set()
+                        return
+                    run.lease_until = utcnow() + lease(self.settings)
+            except Exception as exc:  # the database may be away for a moment: keep trying
+                log.warning("event=lease-renew-failed run=%d error=%r", self.run_id, exc)
+
+
 def run_series(run_id: int, settings: Settings) -> str:
+    with bound(run=run_id):
+        return _run_series(run_id, settings)
+
+
+def _run_series(run_id: int, settings: Settings) -> str:
     plan = claim(run_id, settings)
     if plan is None:
         return "skipped"
+    bind(series=plan.series_id)
     runner = SeriesRun(plan, settings)
     runner.ptree.root.mkdir(parents=True, exist_ok=True)
+    keeper = LeaseKeeper(settings, run_id)
+    keeper.start()
+    runner.lease_lost = keeper.lost
+    CURRENT["run_id"] = run_id
     with open(runner.ptree.root / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one run at a time per build directory on this host
         try:
-            runner.execute()
+            return runner.execute()
+        except HandBack as why:
+            log.info("event=run-handed-back reason=%s", why)
+            hand_back(settings, run_id)
+            return "handed-back"
         except InfraError as exc:
             log.error("event=run-infra-error run=%d error=%s", run_id, exc)
             if retry_later(settings, run_id, str(exc)):
@@ -78,7 +124,23 @@ def run_series(run_id: int, settings: Settings) -> str:
             log.exception("event=run-crashed run=%d", run_id)
             finish(settings, run_id, error=f"internal error: {exc!r}")
             return "error"
-    return "done"
+        finally:
+            keeper.stop.set()
+            CURRENT["run_id"] = None
+
+
+class HandBack(Exception):
+    """Stop at a patch boundary and give the run back to the queue (shutdown, or the lease lost)."""
+
+
+def hand_back(settings: Settings, run_id: int) -> None:
+    with session_scope(settings.database_url) as session:
+        run = session.get(Run, run_id)
+        if run is None or run.state != "running" or run.worker != settings.worker_name:
+            return  # someone else owns it now
+        run.state, run.worker, run.lease_until = "queued", None, None
+        project = settings.project(run.project)
+        queue.enqueue_after_commit(session, queue.TEST_SERIES, run_id, queue=project.queue)
 
 
 def claim(run_id: int, settings: Settings) -> RunPlan | None:
@@ -93,7 +155,7 @@ def claim(run_id: int, settings: Settings) -> RunPlan | None:
         run.state = "running"
         run.worker = settings.worker_name
         run.started_at = run.started_at or now
-        run.lease_until = now + LEASE
+        run.lease_until = now + lease(settings)
         series = session.get(Series, run.series_id)
         assert series is not None
         series.state = "running"
@@ -170,7 +232,16 @@ class SeriesRun:
         self.rules = rules_for_project(self.project.rules.profiles, self.project.rules.disabled,
                                        self.project.rules.severity)
 
-    def execute(self) -> None:
+    lease_lost: threading.Event | None = None
+
+    def boundary(self) -> None:
+        """Between two patches: stop here if the worker is shutting down or lost the run."""
+        if SHUTTING_DOWN.is_set():
+            raise HandBack("worker shutting down")
+        if self.lease_lost is not None and self.lease_lost.is_set():
+            raise HandBack("lease lost")
+
+    def execute(self) -> str:
         started = time.monotonic()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         tree.ensure_mirror(self.ptree)
@@ -188,6 +259,9 @@ class SeriesRun:
         checker = SeriesChecker(self.ptree.src, self.rules, total=len(self.plan.patches))
         parent = base
         for pin, app in zip(self.plan.patches, applied, strict=True):
+            bind(patch=pin.index)
+            if pin.index not in self.plan.done_indexes:
+                self.boundary()
             if cancelled(self.settings, self.plan.run_id):
                 self.save(pin, commit=app.commit, apply="skip", build="skip", test="skip", rules="skip",
                           verdict="skip", details={"apply_note": "not tested: the run was cancelled"})
@@ -206,6 +280,7 @@ class SeriesRun:
                 state = self.run_patch(pin, app, parent, checker, base_verdict, state, key)
             parent = app.commit
         finish(self.settings, self.plan.run_id, duration=time.monotonic() - started)
+        return "done"
 
     def apply_series(self) -> tuple[str, str, str, str, list[tree.PatchApplied], dict[str, Any] | None]:
         """Apply on the tip (or the requested base); when that conflicts, try the declared
@@ -349,7 +424,7 @@ class SeriesRun:
                 setattr(result, key, value)
             run = session.get(Run, self.plan.run_id)
             if run is not None:
-                run.lease_until = utcnow() + LEASE
+                run.lease_until = utcnow() + lease(self.settings)
             session.flush()
             queue.enqueue_after_commit(session, queue.REPORT_PATCH, result.id)
 

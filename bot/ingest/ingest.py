@@ -17,6 +17,7 @@ from bot.ingest import assemble
 from bot.ingest.b4compat import PERSON_TRAILERS
 from bot.ingest.parse import parse_mail
 from bot.ingest.patchid import patch_id
+from bot.logs import bound
 from bot.records import ParsedMail
 from bot.schedule import cancel_run, create_run
 from bot.settings import Settings
@@ -34,6 +35,11 @@ def ingest_row(session: Session, settings: Settings, row: Message) -> str:
 
 def ingest_message(pk: int, settings: Settings) -> str:
     """Returns the message's new status (for logs and tests)."""
+    with bound(message=pk):
+        return _ingest_message(pk, settings)
+
+
+def _ingest_message(pk: int, settings: Settings) -> str:
     try:
         with session_scope(settings.database_url) as session:
             row = session.get(Message, pk, with_for_update=True)

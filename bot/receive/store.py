@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import signal
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -124,6 +126,8 @@ def store_message(
             return StoreOutcome(existing.id, message_id, False, existing.project)
         pk = row.id
     log.info("event=stored msgid=%s pk=%d project=%s source=%s size=%d", message_id, pk, project, source, len(raw))
+    if settings.fault == "crash-after-store":  # the crash tests: die between the commit and the enqueue
+        os.kill(os.getpid(), signal.SIGKILL)
     if enqueue and status == "stored":
         queue.enqueue(queue.INGEST, pk)
     return StoreOutcome(pk, message_id, True, project)
