@@ -89,9 +89,9 @@ class Stack:
     def web(self) -> str:
         return self.settings.public_url
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, prefix: list[str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.base / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=self.env, stdout=log,
+        proc = subprocess.Popen([*(prefix or []), sys.executable, "-m", "bot.cli", *args], env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         self.processes[name] = proc
         return proc

@@ -252,3 +252,36 @@ def test_infrastructure_errors_are_retried_then_go_to_the_admins_not_the_list(bo
     with session_scope(settings.database_url) as session:
         mails = session.scalars(select(OutboundMail)).all()
         assert [(m.kind, m.to) for m in mails] == [("admin-alert", ["admin@example.org"])]
+
+
+def test_a_superseded_series_run_stops_at_the_next_patch_boundary(bot_settings):
+    import threading
+    from dataclasses import replace as dc_replace
+
+    from bot.db.models import PatchResult
+
+    settings = _with_project(bot_settings, build=dc_replace(
+        bot_settings.project("demo").build, build=("sh", "-c", 'sleep 1; exec ninja -C "$0"', "{build}")))
+    create_upstream(Path(settings.project("demo").upstream))
+    for raw in demo_mails("s1"):
+        deliver(settings, raw)
+    [v1] = all_series(settings)
+    run_id = queued_run(settings, v1["id"])
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(run_series(run_id, settings)))
+    worker.start()
+
+    def patches_done() -> int:
+        with session_scope(settings.database_url) as s:
+            return len(s.scalars(select(PatchResult).where(PatchResult.run_id == run_id)).all())
+
+    from tests.helpers import wait_for
+
+    wait_for(lambda: patches_done() >= 1, 120, interval=0.05, what="patch 1 of v1")
+    for raw in demo_mails("s2"):  # v1 again under new Message-IDs: a resend supersedes it
+        deliver(settings, raw)
+    worker.join(120)
+    detail = run_detail(settings, run_id)
+    assert detail["state"] == "cancelled" and outcome == ["done"]
+    skipped = [i for i, r in detail["results"].items() if "cancelled" in r[4].get("apply_note", "")]
+    assert skipped and len(skipped) < 4 and max(detail["results"]) == 4
