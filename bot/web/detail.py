@@ -109,8 +109,9 @@ def versions(session: Session, chain: list[Series]) -> tuple[list[VersionInfo], 
     """Per version, which patches changed against the previous one (by git patch-id)."""
     ids = [v.id for v in chain]
     patch_ids: dict[int, dict[int, str | None]] = defaultdict(dict)
-    for row in session.execute(select(Patch.series_id, Patch.index, Patch.patch_id).where(Patch.series_id.in_(ids))):
-        patch_ids[row.series_id][row.index] = row.patch_id
+    for series_id, index, pid in session.execute(select(Patch.series_id, Patch.index, Patch.patch_id)
+                                                 .where(Patch.series_id.in_(ids))):
+        patch_ids[series_id][index] = pid
     infos, changes = [], {}
     prev: dict[int, str | None] | None = None
     for v in chain:

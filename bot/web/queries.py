@@ -68,34 +68,37 @@ def series_list(session: Session, q: SeriesQuery, *, page: int = 1, per_page: in
     has_next = len(rows) > per_page
     rows = rows[:per_page]
     ids = [r.id for r in rows]
-    patches: dict[int, list[Any]] = defaultdict(list)
+    # (index, subject, trailers) per series; rows are unpacked: Row.index would be tuple.index
+    patches: dict[int, list[tuple[int, str, list[Any]]]] = defaultdict(list)
     if ids:
-        for p in session.execute(select(Patch.series_id, Patch.index, Patch.subject, Patch.trailers)
-                                 .where(Patch.series_id.in_(ids)).order_by(Patch.series_id, Patch.index)):
-            patches[p.series_id].append(p)
+        for series_id, index, subject, trailers in session.execute(
+                select(Patch.series_id, Patch.index, Patch.subject, Patch.trailers)
+                .where(Patch.series_id.in_(ids)).order_by(Patch.series_id, Patch.index)):
+            patches[series_id].append((index, subject, trailers))
     runs: dict[int, Any] = {}
     verdicts: dict[int, dict[int, str]] = defaultdict(dict)
     if ids:
         latest = (select(func.max(Run.id)).where(Run.series_id.in_(ids)).group_by(Run.series_id)).scalar_subquery()
-        for run in session.execute(select(Run.id, Run.series_id, Run.state).where(Run.id.in_(latest))):
-            runs[run.series_id] = run
+        for latest_run in session.execute(select(Run.id, Run.series_id, Run.state).where(Run.id.in_(latest))):
+            runs[latest_run.series_id] = latest_run
         if runs:
-            for r in session.execute(select(PatchResult.run_id, PatchResult.index, PatchResult.verdict)
-                                     .where(PatchResult.run_id.in_([r.id for r in runs.values()]))):
-                verdicts[r.run_id][r.index] = r.verdict
+            for run_id, index, verdict in session.execute(
+                    select(PatchResult.run_id, PatchResult.index, PatchResult.verdict)
+                    .where(PatchResult.run_id.in_([r.id for r in runs.values()]))):
+                verdicts[run_id][index] = verdict
     out = []
     for s in rows:
         run = runs.get(s.id)
         done = verdicts.get(run.id, {}) if run else {}
-        missing = [p.index for p in patches[s.id] if p.index not in done]
+        missing = [index for index, _, _ in patches[s.id] if index not in done]
         first_missing = min(missing) if missing else None
-        cells = [PatchCell(p.index, p.subject, done.get(p.index) or
-                           pending_state(run.state if run else None, p.index, first_missing))
-                 for p in patches[s.id]]
+        cells = [PatchCell(index, subject, done.get(index) or
+                           pending_state(run.state if run else None, index, first_missing))
+                 for index, subject, _ in patches[s.id]]
         out.append(SeriesRow(
             id=s.id, project=s.project, title=s.title, author=s.author_name or s.author_email,
             author_email=s.author_email, version=s.version, total=s.total, state=s.state,
-            created_at=iso(s.created_at) or "", trailers=sum(review_trailers(p.trailers) for p in patches[s.id]),
+            created_at=iso(s.created_at) or "", trailers=sum(review_trailers(t) for _, _, t in patches[s.id]),
             run_id=run.id if run else None, run_state=run.state if run else None, patches=cells))
     pages = max(1, -(-total // per_page), page + 1 if has_next else page)
     return SeriesPage(query=format_query(q), page=page, per_page=per_page, total=total,

@@ -126,8 +126,11 @@ def format_query(q: SeriesQuery) -> str:
 
 def with_term(q: SeriesQuery, key: str, value: str) -> SeriesQuery:
     """The query with `key` set to exactly `value` (for "filter by this author" links)."""
-    field_name = {"project": "projects", "state": "states", "author": "authors"}[key]
-    return replace(q, **{field_name: (value,)}, errors=())
+    if key == "project":
+        return replace(q, projects=(value,), errors=())
+    if key == "state":
+        return replace(q, states=(value,), errors=())
+    return replace(q, authors=(value,), errors=())
 
 
 def _like(value: str) -> str:
