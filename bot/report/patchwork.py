@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, selectinload
 
 from bot.db.models import Patch, PatchResult, Run
 from bot.db.session import session_scope
@@ -59,8 +59,8 @@ def token_env_name(project: str) -> str:
 
 
 def patchwork_token(project: ProjectSettings, env: Mapping[str, str] | None = None) -> str:
-    # Secrets come from the environment; this is the only one read outside bot.settings, until
-    # Settings carries it (see the module docstring).
+    # The one secret read outside bot.settings: settings.py may only gain the two Patchwork fields
+    # for now; the token belongs in ProjectSettings, filled by load_settings, later.
     return (os.environ if env is None else env).get(token_env_name(project.name), "").strip()
 
 
@@ -143,3 +143,22 @@ def post_checks(settings: Settings, run_id: int, *, client: httpx.Client | None 
             client.close()
     log.info("event=patchwork-checks run=%d posted=%d of=%d", run_id, sum(p.ok for p in posted), len(posted))
     return posted
+
+
+def post_checks_after_commit(session: Session, settings: Settings, run: Run) -> bool:
+    """For the report stage: once the transaction that marks `run` reported commits, post its
+    checks (nothing for a rolled-back transaction, a run that ended in error, or a project without
+    Patchwork). Returns whether posting was scheduled."""
+    project = settings.projects.get(run.project)
+    if run.state != "done" or project is None or not project.patchwork_url:
+        return False
+    run_id = run.id
+
+    def _post(_session: Session) -> None:
+        try:
+            post_checks(settings, run_id)
+        except Exception:  # the report already committed; a Patchwork fault must not undo it
+            log.exception("event=patchwork-failed run=%d", run_id)
+
+    event.listen(session, "after_commit", _post, once=True)
+    return True

@@ -147,3 +147,19 @@ def test_check_payload_is_capped_and_maps_states():
     payload = check_payload(long, "http://t/")
     assert payload["state"] == "warning" and len(payload["description"]) == 250
     assert check_payload(CheckInput(1, "m", "running", "ok", "ok", "ok", "ok", 0, ""), "u")["state"] == "pending"
+
+
+def test_posting_after_the_report_commits(settings, monkeypatch):
+    from bot.report.patchwork import post_checks_after_commit
+
+    monkeypatch.setenv(token_env_name("pw-lib"), TOKEN)
+    run_id = a_run(settings)
+    with pytest.raises(RuntimeError):
+        with session_scope(settings.database_url) as session:
+            assert post_checks_after_commit(session, settings, session.get(Run, run_id))
+            raise RuntimeError("the report failed")
+    assert Patchwork.requests == []  # rolled back: nothing posted
+    with session_scope(settings.database_url) as session:
+        post_checks_after_commit(session, settings, session.get(Run, run_id))
+        assert Patchwork.requests == []  # not before the commit
+    assert len([r for r in Patchwork.requests if r[0] == "POST"]) == 2
