@@ -191,6 +191,7 @@ def test_containers_answer_a_series_on_the_list(request: pytest.FixtureRequest, 
     containers: list[str] = []
     peers: set[str] = set()
     samples: list[int] = []
+    extra_logs: list[str] = []
     stop = threading.Event()
     _run(["docker", "volume", "create", "--label", "seriesbot-test=1", volume])
     common = ["--network", "host", "--label", "seriesbot-test=1", "--init",  # as in docker/compose.yaml
@@ -205,7 +206,9 @@ def test_containers_answer_a_series_on_the_list(request: pytest.FixtureRequest, 
         for role, image, suffix in (("smtp", bot_image, ""), ("web", bot_image, ""), ("worker-light", bot_image, ""),
                                     ("worker-build", worker_image, "-1"), ("worker-build", worker_image, "-2")):
             name = f"{tag}-{role}{suffix}"
-            _run(["docker", "run", "-d", "--name", name, *common, image, role])
+            # with --network host a container has the host's name unless given one, and a worker's
+            # name (its leases, its build directories) defaults to the host name
+            _run(["docker", "run", "-d", "--name", name, "--hostname", name, *common, image, role])
             containers.append(name)
         wait_port(smtp_port, 90)
         wait_port(web_port, 90)
@@ -269,6 +272,11 @@ def test_containers_answer_a_series_on_the_list(request: pytest.FixtureRequest, 
                        if line.startswith("seriesbot worker "))
         assert names == ["build-1", "build-2"], names
 
+        # the one-off status role reads the same database and broker
+        status = _run(["docker", "run", "--rm", *common, bot_image, "status"], timeout=120)
+        assert status.stdout.strip(), status
+        extra_logs.append(f"===== status\n{status.stdout}{status.stderr}")
+
         # the images' HEALTHCHECK (docker/healthcheck.py) passes in every role
         def health() -> dict[str, str]:
             return {c: _run(["docker", "inspect", "-f", "{{.State.Health.Status}}", c]).stdout.strip()
@@ -288,7 +296,7 @@ def test_containers_answer_a_series_on_the_list(request: pytest.FixtureRequest, 
         artifacts = ROOT / "test-artifacts"
         artifacts.mkdir(exist_ok=True)
         (artifacts / "docker-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-        (artifacts / "docker-stack.log").write_text(_logs(containers))
+        (artifacts / "docker-stack.log").write_text("\n".join([_logs(containers), *extra_logs]))
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
             print(_logs(containers))
