@@ -61,6 +61,12 @@ def database_ready(settings: Settings) -> str | None:
 
 def broker_ready(settings: Settings) -> str | None:
     if settings.embedded_broker:
+        from bot.queue import configure
+
+        try:
+            configure(settings)  # makes the folders when this process has not enqueued yet
+        except OSError as exc:
+            return f"broker folder: {exc}"
         folder = settings.broker_dir / "queue"
         return None if folder.is_dir() and os.access(folder, os.W_OK) else f"broker folder {folder} not writable"
     from kombu import Connection

@@ -53,6 +53,10 @@ def cancel_run(session: Session, run: Run, *, reason: str) -> None:
     """Queued runs stop at once; a running one stops at the next patch boundary (the worker
     re-reads its state before each patch)."""
     if run.state in ACTIVE:
+        was_queued = run.state == "queued"
         run.state = "cancelled"
         run.error = reason
+        series = run.series
+        if was_queued and series is not None and series.state == "queued":
+            series.state = "cancelled"  # a running run sets it when it stops at the next boundary
         log.info("event=run-cancelled run=%d reason=%s", run.id, reason)

@@ -112,6 +112,7 @@ class ProjectSettings:
     # project's link name there; the token comes from SERIESBOT_PATCHWORK_TOKEN_<PROJECT>
     patchwork_url: str = ""
     patchwork_project: str = ""
+    patchwork_token: str = field(default="", repr=False)  # SERIESBOT_PATCHWORK_TOKEN_<PROJECT>, never in a file
     dkim_required: bool = False  # commands count only with a passing DKIM signature
     commands_per_hour: int = 10  # per sender
     subscribe_address: str = ""  # e.g. devel-join@lists.libvirt.org (Mailman 3) or devel-request@ (Mailman 2)
@@ -300,6 +301,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
             raise ConfigError("SERIESBOT_WEB_LOGINS: expected address=token pairs, tokens of 8 characters or more")
         logins[address.strip().lower()] = token.strip()
     web = Web(host=web.host, port=web.port, logins=logins, secret_key=env.get("SERIESBOT_WEB_SECRET", ""))
+    worker: Worker = parts["worker"]
+    if env.get("SERIESBOT_WORKER_NAME"):  # one stable name per container or process: its leases and caches
+        worker = Worker(**{**asdict(worker), "name": env["SERIESBOT_WORKER_NAME"]})
     database_url = env.get("DATABASE_URL") or data.get("database_url") or f"sqlite:///{data_dir}/seriesbot.db"
     broker_url = env.get("BROKER_URL") or data.get("broker_url") or "filesystem://"
     public_url = data.get("public_url") or f"http://{web.host}:{web.port}"
@@ -311,6 +315,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
             raise ConfigError(f"{project_file.name}: project {project.name!r} defined twice")
         if project.demo and not Path(project.upstream).is_absolute():
             project = ProjectSettings(**{**project.__dict__, "upstream": str(data_dir / project.upstream)})
+        token = env.get("SERIESBOT_PATCHWORK_TOKEN_" + project.name.upper().replace("-", "_"), "").strip()
+        if token:
+            project = ProjectSettings(**{**project.__dict__, "patchwork_token": token})
         projects[project.name] = project
     return Settings(
         config_path=config_path,
@@ -327,7 +334,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
         smtp_in=parts["smtp_in"],
         smtp_out=smtp_out,
         web=web,
-        worker=parts["worker"],
+        worker=worker,
         projects=projects,
     )
 

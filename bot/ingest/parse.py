@@ -6,7 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from email.header import decode_header, make_header
+from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -27,15 +27,28 @@ UNSAFE_PATH_RE = re.compile(r"^(?:\+\+\+ |--- |diff --git |rename (?:from|to) |c
 PATCH_ATTACHMENT_TYPES = {"text/x-patch", "text/x-diff", "application/x-patch", "text/x-patch; charset=utf-8"}
 
 
+def _decode_part(part: bytes | str, charset: str | None) -> str:
+    if isinstance(part, str):
+        return part
+    if charset and charset.lower() not in ("unknown-8bit", "us-ascii"):
+        try:
+            return part.decode(charset, "replace")
+        except LookupError:
+            pass
+    try:
+        return part.decode("utf-8")  # raw 8-bit headers are not allowed, but UTF-8 is what is sent
+    except UnicodeDecodeError:
+        return part.decode("latin-1")
+
+
 def decode_header_value(value: object) -> str:
-    """RFC 2047 decoded, unfolded, with undecodable bytes replaced rather than raised on."""
+    """RFC 2047 decoded and unfolded; raw 8-bit headers read as UTF-8, else Latin-1; never raises."""
     if value is None:
         return ""
-    text = str(value)
     try:
-        text = str(make_header(decode_header(text)))
+        text = "".join(_decode_part(part, charset) for part, charset in decode_header(value))  # type: ignore[arg-type]
     except Exception:
-        pass
+        text = str(value)
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return re.sub(r"\s*\r?\n\s*", " ", text).strip()
 

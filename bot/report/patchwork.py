@@ -11,7 +11,6 @@ so the caller may retry. Checks are append-only in Patchwork: it shows the newes
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,9 +58,10 @@ def token_env_name(project: str) -> str:
 
 
 def patchwork_token(project: ProjectSettings, env: Mapping[str, str] | None = None) -> str:
-    # The one secret read outside bot.settings: settings.py may only gain the two Patchwork fields
-    # for now; the token belongs in ProjectSettings, filled by load_settings, later.
-    return (os.environ if env is None else env).get(token_env_name(project.name), "").strip()
+    """The project's token, read from the environment by load_settings (or from `env`, in tests)."""
+    if env is not None:
+        return env.get(token_env_name(project.name), "").strip()
+    return project.patchwork_token
 
 
 def check_payload(c: CheckInput, target_url: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import Message, PatchResult, Run, Series
 from bot.db.session import session_scope
-from bot.report import policy
+from bot.report import patchwork, policy
 from bot.report.outbox import queue_mail
 from bot.report.render import (
     FindingView,
@@ -114,6 +114,7 @@ def report_run(run_id: int, settings: Settings) -> bool:
         project = settings.projects.get(run.project)
         if project is None:
             return False
+        patchwork.post_checks_after_commit(session, settings, run)
         view = run_view(session, settings, run)
         if run.state == "error":
             # infrastructure faults go to the admins and the dashboard, never to the list

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.db.session import init_db
 from bot.settings import Settings, get_settings
-from bot.web import api, auth, feeds, pages
+from bot.web import api, auth, feeds, health, pages
 
 HERE = Path(__file__).resolve().parent
 # Defence in depth behind autoescaping: no inline script, nothing from other sites, no framing.
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   redoc_url=None, description="Mailing-list CI: series, runs, per-patch results, logs. "
                   "Read freely; retest and cancel need a maintainer's token as a Bearer header.")
     app.state.settings = settings
+    app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(pages.router)

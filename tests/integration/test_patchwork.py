@@ -152,7 +152,9 @@ def test_check_payload_is_capped_and_maps_states():
 def test_posting_after_the_report_commits(settings, monkeypatch):
     from bot.report.patchwork import post_checks_after_commit
 
-    monkeypatch.setenv(token_env_name("pw-lib"), TOKEN)
+    # the token comes from the environment, read once by load_settings
+    settings = load_settings(settings.config_path, env={token_env_name("pw-lib"): TOKEN})
+    assert settings.project("pw-lib").patchwork_token == TOKEN
     run_id = a_run(settings)
     with pytest.raises(RuntimeError):
         with session_scope(settings.database_url) as session:

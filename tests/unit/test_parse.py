@@ -67,3 +67,10 @@ def test_split_patch_without_diff():
 def test_commands_ignore_quotes_and_case():
     cmds = find_commands("> seriesbot: retest\nSeriesBot: HELP\n", "seriesbot:")
     assert [c.verb for c in cmds] == ["help"]
+
+
+def test_raw_8bit_headers_are_read_as_utf8_or_latin1():
+    utf8 = "Subject: [PATCH] \u202egnp.exe\nFrom: Zo\u00eb <z@x>\nMessage-ID: <u@x>\n\nhi\n".encode()
+    latin1 = b"Subject: caf\xe9\nFrom: Ad\xe9 <a@x>\nMessage-ID: <l@x>\n\nhi\n"
+    assert parse_mail(utf8).subject == "[PATCH] \u202egnp.exe" and parse_mail(utf8).from_name == "Zo\u00eb"
+    assert parse_mail(latin1).subject == "caf\u00e9" and parse_mail(latin1).from_name == "Ad\u00e9"
