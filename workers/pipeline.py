@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot import queue
 from bot.db.models import FindingRow, PatchResult, Run, utcnow
 from bot.db.session import session_scope
-from bot.errors import InfraError
+from bot.errors import InfraError, UserError
 from bot.health import CURRENT, SHUTTING_DOWN
 from bot.logs import bind, bound
 from bot.records import Status
@@ -69,6 +69,10 @@ def _run_series(run_id: int, settings: Settings) -> str:
             log.info("event=run-handed-back reason=%s", why)
             hand_back(settings, run_id)
             return "handed-back"
+        except UserError as exc:  # a request that cannot be honoured: said to whoever asked, not retried
+            log.warning("event=run-refused error=%s", exc)
+            finish(settings, run_id, error=str(exc), refused=True)
+            return "refused"
         except InfraError as exc:
             log.error("event=run-infra-error run=%d error=%s", run_id, exc)
             if retry_later(settings, run_id, str(exc)):
@@ -158,7 +162,7 @@ class SeriesRun:
         if override:
             sha = tree.resolve(self.ptree, override)
             if sha is None:
-                raise InfraError(f"base {override!r} does not resolve in {self.project.upstream}")
+                raise UserError(f"base {override!r} does not resolve in {self.project.upstream}")
             kind, ref, base = "override", override, sha
         if self.plan.prerequisite_mails and not override:
             on_top = self.apply_prerequisites(base)

@@ -196,7 +196,8 @@ def cancelled(settings: Settings, run_id: int) -> bool:
 SERIES_STATE = {"ok": "passed", "warn": "warned", "fail": "failed", "skip": "passed"}
 
 
-def finish(settings: Settings, run_id: int, *, error: str = "", duration: float | None = None) -> None:
+def finish(settings: Settings, run_id: int, *, error: str = "", duration: float | None = None,
+           refused: bool = False) -> None:
     with session_scope(settings.database_url) as session:
         run = session.get(Run, run_id)
         if run is None:
@@ -204,6 +205,8 @@ def finish(settings: Settings, run_id: int, *, error: str = "", duration: float 
         verdicts = [Status(r.verdict) for r in run.results if r.verdict not in ("pending", "running")]
         if run.state == "cancelled":
             pass
+        elif refused:
+            run.state, run.verdict, run.error = "done", "refused", error[:4000]
         elif error:
             run.state, run.verdict, run.error = "error", "error", error[:4000]
         else:
@@ -217,6 +220,9 @@ def finish(settings: Settings, run_id: int, *, error: str = "", duration: float 
                 series.state = "cancelled"
             elif run.state == "error":
                 series.state = "error"
+            elif refused:
+                previous = [r for r in series.runs if r.id != run.id and r.state == "done" and r.verdict != "refused"]
+                series.state = SERIES_STATE.get(previous[-1].verdict or "", "error") if previous else "complete"
             else:
                 series.state = SERIES_STATE.get(run.verdict or "", "error")
         queue.enqueue_after_commit(session, queue.REPORT_RUN, run_id)

@@ -388,3 +388,17 @@ def render_incomplete(view: IncompleteView, ctx: MailContext) -> OutgoingMail:
         subject=_reply_subject(view.reply_subject), body="\n".join(body) + "\n", in_reply_to=view.reply_to,
         references=(*view.references, view.reply_to),
         message_id=f"seriesbot.series-{view.series_id}.incomplete@{ctx.domain}", headers=_headers("warn", ctx))
+
+
+def render_refused(run: RunView, ctx: MailContext, requester: str) -> OutgoingMail:
+    """A requested run that could not be done as asked (a base that does not exist): to the requester."""
+    first = run.results[0] if run.results else None
+    target = run.cover_msgid or (first.message_id if first else None)
+    subject = run.cover_subject or (first.subject if first else run.title)
+    body = [f"NOT TESTED: {run.trigger} of \"{run.title}\" (v{run.version}) could not be done:", "",
+            *_wrap(run.error, "  "), "", f"Dashboard: {ctx.public_url}/series/{run.series_id}", "", *_footer(ctx)]
+    return OutgoingMail(
+        key=f"run-{run.run_id}/refused", kind="command-reply", to=(requester,), cc=(),
+        subject=_reply_subject(subject), body="\n".join(body) + "\n", in_reply_to=target,
+        references=(*run.cover_references, target) if target else (),
+        message_id=f"seriesbot.run-{run.run_id}.refused@{ctx.domain}", headers=_headers("warn", ctx))

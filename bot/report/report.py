@@ -22,6 +22,7 @@ from bot.report.render import (
     render_admin_alert,
     render_incomplete,
     render_patch_reply,
+    render_refused,
     render_summary,
 )
 from bot.settings import ProjectSettings, Settings
@@ -116,6 +117,11 @@ def report_run(run_id: int, settings: Settings) -> bool:
             return False
         patchwork.post_checks_after_commit(session, settings, run)
         view = run_view(session, settings, run)
+        if run.verdict == "refused":  # e.g. retest base=<what upstream does not have>: tell who asked
+            if not run.requested_by:
+                return False
+            return queue_mail(session, render_refused(view, mail_context(settings, project), run.requested_by),
+                              run_id=run.id, series_id=run.series_id)
         if run.state == "error":
             # infrastructure faults go to the admins and the dashboard, never to the list
             log.error("event=run-error-for-admins run=%d error=%s", run.id, run.error)

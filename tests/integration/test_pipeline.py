@@ -285,3 +285,25 @@ def test_a_superseded_series_run_stops_at_the_next_patch_boundary(bot_settings):
     assert detail["state"] == "cancelled" and outcome == ["done"]
     skipped = [i for i, r in detail["results"].items() if "cancelled" in r[4].get("apply_note", "")]
     assert skipped and len(skipped) < 4 and max(detail["results"]) == 4
+
+
+def test_retest_on_a_base_upstream_does_not_have_is_refused_to_the_requester(bot_settings):
+    from bot.db.models import OutboundMail
+    from bot.report.report import report_run
+    from bot.schedule import create_run
+
+    create_upstream(Path(bot_settings.project("demo").upstream))
+    for raw in demo_mails("nb", indexes=[1]):
+        deliver(bot_settings, raw)
+    [s] = all_series(bot_settings)
+    run_series(queued_run(bot_settings, s["id"]), bot_settings)
+    with session_scope(bot_settings.database_url) as session:
+        series = session.get(Series, s["id"])
+        run_id = create_run(session, bot_settings, series, trigger="retest", requested_by="ada@example.org",
+                            options={"force": True, "base": "no-such-branch"}).id
+    assert run_series(run_id, bot_settings) == "refused"
+    assert report_run(run_id, bot_settings)
+    with session_scope(bot_settings.database_url) as session:
+        mail = session.scalars(select(OutboundMail).where(OutboundMail.run_id == run_id)).one()
+        assert mail.to == ["ada@example.org"] and "no-such-branch" in mail.body and "does not resolve" in mail.body
+        assert session.get(Series, s["id"]).state == "passed"
