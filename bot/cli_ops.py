@@ -1,0 +1,132 @@
+"""Operator subcommands of `seriesbot`: import, status, subscribe, and the rules on a local range.
+Each is a thin call into its stage; bot.cli holds the parser and the long-running processes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.bootstrap import command_settings as _settings
+from bot.bootstrap import prepare as _prepare
+from bot.db.session import init_db
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _prepare(settings)
+    from bot.receive import importers
+
+    project = settings.project(args.project) if args.project else None
+    try:
+        if args.import_command == "mbox":
+            report = importers.import_mbox(Path(args.path), settings, project=project, progress=True)
+        else:
+            if project is None:
+                project = next(iter(settings.projects.values()))
+            report = importers.import_lore(project, args.message, settings)
+    except (OSError, ValueError) as exc:
+        print(f"seriesbot import: {exc}", file=sys.stderr)
+        return 2
+    print(f"seen {report.seen}, stored {report.stored}, already had {report.duplicates}, "
+          f"rejected {report.rejected}; ingest: {report.statuses}")
+    return 0
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    """Send the subscription request; the list server's confirmation is answered when it arrives."""
+    settings = _settings(args)
+    _prepare(settings)
+    from bot import queue
+    from bot.commands.subscription import subscription_request
+    from bot.db.session import session_scope
+    from bot.report.outbox import deliver_pending, queue_mail
+
+    project = settings.project(args.project)
+    try:
+        mail = subscription_request(settings, project)
+    except ValueError as exc:
+        print(f"seriesbot subscribe: {exc}", file=sys.stderr)
+        return 2
+    with session_scope(settings.database_url) as session:
+        queued = queue_mail(session, mail, run_id=None, series_id=None)
+    counts = deliver_pending(settings)
+    queue.enqueue(queue.SEND_OUTBOX)
+    print(f"subscription request to {project.subscribe_address} ({project.subscribe_style}): "
+          f"{'queued' if queued else 'already queued'}; sent now: {counts['sent']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Queues, workers, leases and stuck items, from the database and the broker."""
+    settings = _settings(args)
+    init_db(settings.database_url)
+    from bot.health import status
+
+    report = status(settings)
+    print("queues:")
+    for name, depth in report.queues.items():
+        print(f"  {name:40s} {depth}")
+    print("workers:")
+    for w in report.workers or [{"name": "(none)"}]:
+        if "host" in w:
+            print(f"  {w['name']:40s} {'alive' if w['alive'] else 'DEAD '} host={w['host']} run={w['run']} "
+                  f"last_seen={w['last_seen']}")
+        else:
+            print("  (none)")
+    print("running runs (leases):")
+    for r in report.running or []:
+        print(f"  run {r['run']} series {r['series']} {r['project']} worker={r['worker']} lease_until={r['lease_until']}"
+              + ("  EXPIRED" if r["lease_expired"] else ""))
+    print("stuck:")
+    for what, count in report.stuck.items():
+        print(f"  {what:45s} {count}")
+    for problem in report.problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if report.problems else 0
+
+
+def cmd_rules_list(args: argparse.Namespace) -> int:
+    from workers.rules import discover, rules_markdown, title_of
+
+    if args.markdown:
+        print(rules_markdown(discover()), end="")
+        return 0
+    for rule in discover():
+        print(f"{rule.id}\t{rule.severity}\t{rule.scope}\t{title_of(rule)}")
+        if rule.guide:
+            print(f"\tguide: \"{rule.guide}\"")
+        elif getattr(rule, "source", ""):
+            print(f"\tsource: {rule.source}")  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    """Judge a local commit range with no server: what the bot would say, before posting."""
+    import json
+
+    from workers.rules import rules_for_project
+    from workers.rules.local import check_range
+
+    rules = rules_for_project(tuple(args.profile or ["generic", "libvirt"]))
+    try:
+        results = check_range(Path(args.repo), args.range, rules)
+    except ValueError as exc:
+        print(f"seriesbot rules check: {exc}", file=sys.stderr)
+        return 2
+    errors = 0
+    if args.json:
+        print(json.dumps([{"index": r.index, "commit": r.sha, "subject": r.subject,
+                           "findings": [{"rule_id": f.rule_id, "severity": str(f.severity), "path": f.path,
+                                         "line": f.line, "message": f.message, "guide": f.guide,
+                                         "patch_index": f.patch_index}
+                                        for f in r.findings]} for r in results], indent=2))
+    for r in results:
+        errors += sum(1 for f in r.findings if f.severity == "error")
+        if args.json:
+            continue
+        print(f"[{r.index}/{len(results)}] {r.sha[:12]} {r.subject}: {'ok' if not r.findings else ''}")
+        for f in r.findings:
+            where = f"{f.path}:{f.line}" if f.path else "(commit)"
+            print(f"    {where}: {f.severity}: {f.message} [{f.rule_id}]")
+    return 1 if errors else 0
