@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from bot import cli_ops as ops
 from bot.bootstrap import command_settings as _settings
@@ -121,6 +122,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0 if code in (None, 0) else 1
 
 
+def _own_script() -> str:
+    """How to call `seriesbot` from a shell that has not activated the virtualenv."""
+    script = Path(sys.executable).parent / "seriesbot"
+    if not script.exists():
+        return "seriesbot"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -158,7 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  Replies go to the relay {settings.smtp_out.host}:{settings.smtp_out.port}",
         "",
         "Post the bundled sample series with git send-email:",
-        f"  seriesbot demo-send{' --config ' + str(settings.config_path) if args.config else ''}",
+        f"  {_own_script()} demo-send{' --config ' + str(settings.config_path) if args.config else ''}",
         (f"  (project {project.name}: list {project.list_address})" if project else ""),
         "",
     ]), flush=True)
