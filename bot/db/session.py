@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import indexes  # noqa: F401  (extra indexes register on the metadata)
-from bot.db.models import Base, ProjectLock
+from bot.db.models import ProjectLock
 
 _engines: dict[str, Engine] = {}
 _makers: dict[str, sessionmaker[Session]] = {}
@@ -46,21 +46,25 @@ def get_engine(url: str) -> Engine:
 
 
 def init_db(url: str) -> Engine:
-    """Create missing tables. Several processes start at once, so creation is serialised: an
-    advisory lock on PostgreSQL, a lock file beside the SQLite database."""
+    """Bring the schema to the newest revision (bot.db.migrate). Several processes start at once,
+    so this is serialised: an advisory lock on PostgreSQL, a lock file beside the SQLite database."""
+    from bot.db.migrate import migrate
+
     engine = get_engine(url)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(726172)"))
-            Base.metadata.create_all(conn)
+            migrate(conn)
         return engine
     path = url.split("///", 1)[-1]
     if not path or path == ":memory:":
-        Base.metadata.create_all(engine)
+        with engine.begin() as conn:
+            migrate(conn)
         return engine
     with open(f"{path}.init-lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        Base.metadata.create_all(engine)
+        with engine.begin() as conn:
+            migrate(conn)
     return engine
 
 
