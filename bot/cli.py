@@ -170,7 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  Replies go to the relay {settings.smtp_out.host}:{settings.smtp_out.port}",
         "",
         "Post the bundled sample series with git send-email:",
-        f"  {_own_script()} demo-send{' --config ' + str(settings.config_path) if args.config else ''}",
+        f"  {_own_script()}{' --config ' + str(settings.config_path) if args.config else ''} demo-send",
         (f"  (project {project.name}: list {project.list_address})" if project else ""),
         "",
     ]), flush=True)
