@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -245,14 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     il = imp.add_parser("lore", help="a whole thread from a public-inbox server (project lore_url)")
     il.add_argument("message", help="Message-ID or message URL")
     il.add_argument("--project", default="")
-    rules = sub.add_parser("rules", help="API-conformance rules").add_subparsers(dest="rules_command", required=True)
-    rl = rules.add_parser("list", help="every rule with id, severity and guide sentence")
-    rl.add_argument("--markdown", action="store_true", help="the README's rules table")
-    rc = rules.add_parser("check", help="run the rules on a local commit range BASE..HEAD")
-    rc.add_argument("--repo", default=".")
-    rc.add_argument("--profile", action="append", choices=["generic", "libvirt"])
-    rc.add_argument("--json", action="store_true")
-    rc.add_argument("range", help="BASE..HEAD")
+    importlib.import_module("workers.cli").register(sub)  # `rules list|check`, by name: bot never imports workers
     web_cli.register(sub)  # `seriesbot series`: the dashboard's query language on the command line
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     config.add_parser("check", help="load and validate the configuration")
@@ -267,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
         "serve": cmd_serve, "smtp": cmd_smtp, "web": cmd_web, "worker": cmd_worker, "demo-send": cmd_demo_send,
     }
     try:
-        if args.command == "rules":
-            return {"list": ops.cmd_rules_list, "check": ops.cmd_rules_check}[args.rules_command](args)
         if hasattr(args, "handler"):
             return args.handler(args)
         if args.command == "import":
