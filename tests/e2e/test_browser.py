@@ -109,6 +109,8 @@ def test_live_progress_logs_and_retest_in_a_browser(browser, slow_stack: Stack, 
     page.wait_for_function("() => document.querySelector('#run [data-run-state]').dataset.runState === 'done'",
                            timeout=30_000)
     assert page.evaluate("window.__loadedOnce") == 43
+    # the header's badge was fetched again for the new state, not left showing "running"
+    page.wait_for_function("() => document.querySelector('img.badge').src.includes('?v=')", timeout=30_000)
     shot(page, "series-done")
 
     # a log link leads to the log

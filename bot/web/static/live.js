@@ -25,6 +25,8 @@
           return r.text();
         }).then(function (html) {
           box.innerHTML = html;
+          var badge = document.querySelector("img.badge");  // the header's state badge follows too
+          if (badge) { badge.src = badge.src.split("?")[0] + "?v=" + encodeURIComponent(st.live); }
           box.dataset.live = st.live;
           box.dataset.active = st.active ? "1" : "0";
           return st.active ? FAST : SLOW;
