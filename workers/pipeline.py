@@ -20,12 +20,13 @@ from bot.db.session import session_scope
 from bot.errors import InfraError, UserError
 from bot.health import CURRENT, SHUTTING_DOWN
 from bot.logs import bind, bound
-from bot.records import Status
+from bot.records import CompilerMessage, Status
 from bot.settings import Settings
 from workers import baseline, steps, tree
 from workers.judge import PatchState, judge_build, judge_tests
 from workers.merged import detect_merged
 from workers.rules import rules_for_project
+from workers.rules.context import file_diffs, parse_diff
 from workers.rules.local import SeriesChecker
 from workers.runs import (
     HandBack,
@@ -86,6 +87,13 @@ def _run_series(run_id: int, settings: Settings) -> str:
         finally:
             keeper.stop.set()
             CURRENT["run_id"] = None
+
+
+def new_warnings(warnings: list[CompilerMessage], diff: str, limit: int = 5) -> list[str]:
+    """Compiler warnings on lines this patch adds: the patch's own, whatever upstream's are (an
+    incremental build shows warnings only for what it recompiled, so nothing else is comparable)."""
+    added = {(f.path, n) for f in file_diffs(parse_diff(diff)) for n, _ in f.added}
+    return [str(w) for w in warnings if (w.path, w.line) in added][:limit]
 
 
 def _safe(name: str) -> str:
@@ -237,8 +245,10 @@ class SeriesRun:
             details["apply_note"] = "already applied upstream: nothing to apply"
         build_status, test_status = "skip", "skip"
         new_state = state
+        warnings: list[CompilerMessage] = []
         if not rules_only:
             built = steps.run_build(self.project.build, self.ptree.src, self.ptree.build, self.log_dir, name)
+            warnings = [m for m in built.messages if m.kind == "warning"]
             durations["build"] = round(built.duration, 3)
             logs["build"] = self.relative(built.log)
             build_status, test_status, new_state = judge_build(built, base, state, pin.index, details)
@@ -255,6 +265,10 @@ class SeriesRun:
         started = time.monotonic()
         ruled = checker.check(parent, app.commit, pin.index)
         durations["rules"] = round(time.monotonic() - started, 3)
+        if build_status == "ok" and warnings:
+            new = new_warnings(warnings, checker.infos[-1].diff)
+            if new:
+                build_status, details["new_warnings"] = "warn", new
         apply_status = "warn" if app.status == "already-applied" else "ok"
         verdict = Status.worst([Status(apply_status), Status(build_status), Status(test_status), Status(ruled.status)])
         self.save(pin, commit=app.commit, apply=apply_status, build=build_status, test=test_status,

@@ -156,6 +156,10 @@ def patch_lines(result: ResultView, run: RunView) -> list[str]:
         lines.append(f"build   ok{_seconds(result.durations, 'build')}")
         if d.get("build_note"):
             lines.extend(_wrap(d["build_note"], "        "))
+    elif result.build == "warn" and d.get("new_warnings"):
+        lines.append(f"build   ok, with new warnings{_seconds(result.durations, 'build')}")
+        for warning in d["new_warnings"][:5]:
+            lines.extend(_wrap(warning, "        "))
     elif result.build in ("fail", "warn", "error"):
         word = {"fail": "FAILED", "warn": "failed, not blamed", "error": "ERROR (ours, not yours)"}[result.build]
         lines.append(f"build   {word}{_seconds(result.durations, 'build')}")

@@ -307,3 +307,24 @@ def test_retest_on_a_base_upstream_does_not_have_is_refused_to_the_requester(bot
         mail = session.scalars(select(OutboundMail).where(OutboundMail.run_id == run_id)).one()
         assert mail.to == ["ada@example.org"] and "no-such-branch" in mail.body and "does not resolve" in mail.body
         assert session.get(Series, s["id"]).state == "passed"
+
+
+def test_a_warning_on_a_line_the_patch_adds_is_reported(bot_settings, tmp_path):
+    work = upstream_clone(bot_settings, tmp_path)
+    path = work / "src" / "libvirt-domain.c"
+    text = path.read_text()
+    marker = "virResetLastError();"
+    first = text.index(marker)
+    path.write_text(text[:first] + "int seriesbot_unused_variable = 1;\n    " + text[first:])
+    git(work, "commit", "-qam", "domain: add a variable\n\nSigned-off-by: Up <up@x>")
+    raw = subprocess.run(["git", "format-patch", "--stdout", "-1", "--add-header=List-Id: <devel.demo.seriesbot.test>"],
+                         cwd=work, capture_output=True, check=True).stdout
+    git(work, "reset", "-q", "--hard", "HEAD~1")
+    deliver(bot_settings, raw.split(b"\n", 1)[1])
+    [s] = all_series(bot_settings)
+    run_id = queued_run(bot_settings, s["id"])
+    run_series(run_id, bot_settings)
+    apply, build, test, rules, details = run_detail(bot_settings, run_id)["results"][1]
+    assert (apply, build, test) == ("ok", "warn", "ok"), details
+    assert "seriesbot_unused_variable" in details["new_warnings"][0]
+    assert details["new_warnings"][0].startswith("src/libvirt-domain.c:")

@@ -70,6 +70,8 @@ def cases() -> dict[str, OutgoingMail]:
     findings = result(2, rules="fail", verdict="fail", findings=(FINDING,))
     timeout = result(1, build="fail", test="skip", verdict="fail", durations={"build": 3600.0},
                      details={"build_note": "build killed: timed out after 3600 s", "test_note": "not run"})
+    warning = result(1, build="warn", verdict="warn", details={"new_warnings": [
+        "src/libvirt-domain.c:412:9: warning: unused variable 'flags' [-Wunused-variable]"]})
     return {
         "all-passing-patch": render_patch_reply(run(passing), passing[1], CTX),
         "all-passing-summary": render_summary(run(passing), CTX),
@@ -83,6 +85,7 @@ def cases() -> dict[str, OutgoingMail]:
         "test-failure-patch": render_patch_reply(run([test_failure], verdict="fail"), test_failure, CTX),
         "rule-findings-patch": render_patch_reply(run([findings], verdict="fail"), findings, CTX),
         "timeout-patch": render_patch_reply(run([timeout], verdict="fail"), timeout, CTX),
+        "new-warning-patch": render_patch_reply(run([warning], verdict="warn"), warning, CTX),
         "incomplete-series": render_incomplete(IncompleteView(
             series_id=7, project="libvirt", list_address="devel@lists.libvirt.org", title="domain: add reset",
             version=2, total=4, arrived=(1, 2, 4), missing=(3,), author_email="ada@example.org",

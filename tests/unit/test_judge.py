@@ -62,3 +62,13 @@ def test_build_failure_with_errors_and_upstream_broken_too():
 def test_short_tail_starts_at_the_failure():
     text = "\n".join(f"line {i}" for i in range(40)) + "\nFAIL: expected 1 got 5\nmore\n"
     assert short_tail(text).splitlines()[2] == "FAIL: expected 1 got 5"
+
+
+def test_only_warnings_on_added_lines_are_the_patch_s():
+    from workers.pipeline import new_warnings
+
+    diff = "diff --git a/src/a.c b/src/a.c\n--- a/src/a.c\n+++ b/src/a.c\n@@ -1,2 +1,3 @@\n int a;\n+int b;\n int c;\n"
+    warnings = [CompilerMessage("src/a.c", 2, 5, "warning", "unused variable 'b'"),
+                CompilerMessage("src/a.c", 3, 5, "warning", "unused variable 'c'"),
+                CompilerMessage("src/other.c", 2, 1, "warning", "elsewhere")]
+    assert new_warnings(warnings, diff) == ["src/a.c:2:5: warning: unused variable 'b'"]
