@@ -254,3 +254,32 @@ def test_outbox_survives_a_relay_that_refuses_for_a_while_exactly_once(bot_setti
     assert ids == sorted(f"<out-{i}@seriesbot.test>" for i in range(5))
     states = {m["state"] for m in _outbox(settings)}
     assert states == {"sent"}
+
+
+def test_private_series_full_run_answers_the_sender_only(bot_settings):
+    import re
+
+    from bot.demo.upstream import create_upstream
+    from bot.report.report import report_patch, report_run
+    from tests.fixtures_demo import demo_mails
+    from workers.pipeline import run_series
+
+    create_upstream(Path(bot_settings.project("demo").upstream))
+    for raw in demo_mails("priv", indexes=[1]):
+        private = re.sub(rb"(?m)^List-Id:.*\n", b"", raw)
+        deliver(bot_settings, private, to="seriesbot+demo@seriesbot.test")
+    [s] = all_series(bot_settings)
+    with session_scope(bot_settings.database_url) as session:
+        run_id = session.scalar(select(Run.id).where(Run.series_id == s["id"]))
+        assert session.get(Series, s["id"]).private
+    run_series(run_id, bot_settings)
+    from bot.db.models import PatchResult
+
+    with session_scope(bot_settings.database_url) as session:
+        result_ids = session.scalars(select(PatchResult.id).where(PatchResult.run_id == run_id)).all()
+    for result_id in result_ids:
+        report_patch(result_id, bot_settings)
+    report_run(run_id, bot_settings)
+    mails = _outbox(bot_settings)
+    assert {m["key"].split("/")[-1] for m in mails} == {"reply", "summary"}
+    assert all(m["to"] == ["ada@example.org"] and m["cc"] == [] for m in mails)
