@@ -101,6 +101,45 @@ def queue_depths(settings: Settings) -> dict[str, int]:
     return depths
 
 
+def waiting_tasks(settings: Settings, queue_name: str, task: str, limit: int = 10000) -> set[str] | None:
+    """The argument lists (as their repr, e.g. "[42]") of `task` messages waiting in a queue, or None
+    when the broker cannot be read (then the caller must assume nothing is waiting)."""
+    import json
+
+    def args_of(raw: bytes | str) -> str | None:
+        try:
+            message = json.loads(raw)
+            headers = message.get("headers") or {}
+            return headers.get("argsrepr") if headers.get("task") == task else None
+        except (ValueError, AttributeError):
+            return None
+
+    found: set[str] = set()
+    try:
+        if settings.embedded_broker:
+            folder = settings.broker_dir / "queue"
+            for name in os.listdir(folder)[:limit]:
+                if name.partition(".")[2] == f"{queue_name}.msg":
+                    try:
+                        value = args_of((folder / name).read_bytes())
+                    except OSError:
+                        continue  # taken by a worker meanwhile
+                    if value:
+                        found.add(value)
+            return found
+        import redis
+
+        client = redis.Redis.from_url(settings.broker_url, socket_timeout=3)
+        for raw in client.lrange(queue_name, 0, limit - 1):
+            value = args_of(raw)
+            if value:
+                found.add(value)
+        return found
+    except Exception as exc:
+        log.warning("event=queue-read-failed queue=%s error=%r", queue_name, exc)
+        return None
+
+
 @dataclass
 class StatusReport:
     queues: dict[str, int]

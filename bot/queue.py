@@ -44,6 +44,10 @@ def configure(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     if _configured_for == settings.broker_url + str(settings.data_dir):
         return app
+    if _configured_for is not None:
+        # another configuration in the same process (tests): drop connections made for the old one
+        app.close()
+        app.amqp._producer_pool = None
     transport_options: dict[str, Any]
     if settings.embedded_broker:
         folder = settings.broker_dir / "queue"

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from bot import queue
 from bot.db.models import Message, OutboundMail, PatchResult, Run, Series, utcnow
 from bot.db.session import session_scope
-from bot.health import prune_logs
+from bot.health import prune_logs, waiting_tasks
 from bot.report.outbox import deliver_pending
 from bot.report.report import report_incomplete
 from bot.settings import Settings
@@ -40,15 +40,22 @@ def reconcile(settings: Settings, send_mail: bool = True) -> dict[str, int]:
             msg.enqueued_at = now
             queue.enqueue_after_commit(session, queue.INGEST, msg.id)
             counts["ingest"] += 1
+        waiting: dict[str, set[str] | None] = {}
         for run in session.scalars(select(Run).where(
                 or_(Run.state == "queued", (Run.state == "running") & (Run.lease_until < now)),
                 Run.created_at < now - stored_grace,
                 or_(Run.enqueued_at.is_(None), Run.enqueued_at < now - reenqueue_after)).limit(200)):
-            run.enqueued_at = now
             project = settings.projects.get(run.project)
-            if project is not None:
-                queue.enqueue_after_commit(session, queue.TEST_SERIES, run.id, queue=project.queue)
-                counts["runs"] += 1
+            if project is None:
+                continue
+            if project.queue not in waiting:
+                waiting[project.queue] = waiting_tasks(settings, project.queue, queue.TEST_SERIES)
+            pending = waiting[project.queue]
+            run.enqueued_at = now
+            if run.state == "queued" and pending is not None and f"[{run.id}]" in pending:
+                continue  # its task is still in the queue, waiting behind a long build: no duplicate
+            queue.enqueue_after_commit(session, queue.TEST_SERIES, run.id, queue=project.queue)
+            counts["runs"] += 1
         for result_id in session.scalars(select(PatchResult.id).where(
                 PatchResult.reported.is_(False), PatchResult.verdict.notin_(("pending", "running")),
                 PatchResult.created_at < now - report_grace).limit(500)):

@@ -62,3 +62,28 @@ def test_old_run_logs_are_pruned(bot_settings):
     os.utime(old, (past, past))
     assert prune_logs(bot_settings, force=True) == 1
     assert not old.exists() and new.exists()
+
+
+def test_reconciler_does_not_duplicate_a_queued_run_whose_task_still_waits(bot_settings):
+    import datetime as dt
+
+    from sqlalchemy import select, update
+
+    from bot.db.models import Run
+    from bot.health import waiting_tasks
+    from bot.reconcile import reconcile
+
+    for raw in demo_mails("q"):
+        deliver(bot_settings, raw)  # creates a queued run; its task sits in the filesystem broker
+    queue_name = bot_settings.project("demo").queue
+    with session_scope(bot_settings.database_url) as session:
+        run_id = session.scalar(select(Run.id))
+        session.execute(update(Run).values(created_at=utcnow() - dt.timedelta(hours=1)))
+    assert waiting_tasks(bot_settings, queue_name, "workers.test_series") == {f"[{run_id}]"}
+    assert reconcile(bot_settings, send_mail=False)["runs"] == 0
+    for name in (bot_settings.broker_dir / "queue").iterdir():  # the broker lost it (a Redis restart)
+        name.unlink()
+    with session_scope(bot_settings.database_url) as session:
+        session.execute(update(Run).values(enqueued_at=None))
+    assert reconcile(bot_settings, send_mail=False)["runs"] == 1
+    assert waiting_tasks(bot_settings, queue_name, "workers.test_series") == {f"[{run_id}]"}
