@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,18 @@ class Stack:
         for name in list(self.processes):
             self.stop(name)
         self.relay_controller.stop()
+
+    @contextmanager
+    def running(self, request: Any, workers: int = 1) -> Iterator[Stack]:
+        """Start every process; on the way out print the logs if the test failed, then stop all."""
+        try:
+            self.start_all(workers=workers)
+            yield self
+            report = getattr(request.node, "rep_call", None)
+            if report is not None and report.failed:
+                print(self.logs())
+        finally:
+            self.stop_all()
 
     def logs(self) -> str:
         out = []

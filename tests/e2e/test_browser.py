@@ -28,7 +28,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 MAINTAINER, TOKEN = "maintainer@demo.seriesbot.test", "browser-token-1234"
 # every build step waits 2 s, so the run lasts long enough to be watched
-SLOW_BUILD = '["sh", "-c", "sleep 2; exec ninja -C \\"$0\\"", "{build}"]'
+SLOW_BUILD = ["sh", "-c", 'sleep 2; exec ninja -C "$0"', "{build}"]
 VERDICTS = ("ok", "warn", "fail", "error", "skip")
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -49,20 +49,10 @@ def shot(page, name: str) -> None:  # noqa: ANN001
 
 @pytest.fixture
 def slow_stack(tmp_path: Path, request) -> Iterator[Stack]:
-    stack = make_stack(tmp_path)
-    demo = tmp_path / "config" / "projects" / "demo.toml"
-    text = demo.read_text()
-    assert 'build = ["ninja", "-C", "{build}"]' in text
-    demo.write_text(text.replace('build = ["ninja", "-C", "{build}"]', f"build = {SLOW_BUILD}"))
+    stack = make_stack(tmp_path, build_command=SLOW_BUILD)
     stack.env["SERIESBOT_WEB_LOGINS"] = f"{MAINTAINER}={TOKEN}"
-    try:
-        stack.start_all()
+    with stack.running(request):
         yield stack
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            print(stack.logs())
-    finally:
-        stack.stop_all()
 
 
 def _cells(page, selector: str) -> list[str]:  # noqa: ANN001

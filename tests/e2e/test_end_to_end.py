@@ -39,13 +39,9 @@ def stack(request, tmp_path: Path):
         url, pg_name = fresh_postgres_url()
         s = make_stack(tmp_path, database_url=url, broker_url=_redis_url())
     try:
-        s.start_all()
-        yield s
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            print(s.logs())
+        with s.running(request):
+            yield s
     finally:
-        s.stop_all()
         if pg_name:
             drop_postgres(pg_name)
 
