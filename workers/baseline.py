@@ -35,18 +35,18 @@ def load(settings: Settings, project: ProjectSettings, sha: str) -> BaselineVerd
         return BaselineVerdict(sha, row.build_ok, frozenset(row.failed_tests), True)
 
 
-def ensure(settings: Settings, project: ProjectSettings, ptree: tree.ProjectTree, sha: str,
+def ensure(settings: Settings, project: ProjectSettings, ptree: tree.ProjectTree, ws: steps.Workspace, sha: str,
            log_dir: Path) -> BaselineVerdict:
     """The cached verdict, or build and test `sha` now (the worktree is left at `sha`)."""
     cached = load(settings, project, sha)
     if cached is not None:
         return cached
     tree.checkout(ptree, sha)
-    built = steps.run_build(project.build, ptree.src, ptree.build, log_dir, "upstream")
+    built = steps.run_build(project.build, ws, log_dir, "upstream")
     failed: list[str] = []
     durations = {"build": round(built.duration, 3)}
     if built.status == "ok":
-        tested = steps.run_tests(project.build, ptree.src, ptree.build, log_dir, "upstream")
+        tested = steps.run_tests(project.build, ws, log_dir, "upstream")
         failed = sorted(t.name for t in tested.failed_tests)
         durations["test"] = round(tested.duration, 3)
     verdict = BaselineVerdict(sha, built.status == "ok", frozenset(failed), False)

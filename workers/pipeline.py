@@ -108,6 +108,9 @@ class SeriesRun:
         self.ptree = tree.ProjectTree(settings.data_dir / "work" / _safe(settings.worker_name) / plan.project.name,
                                       plan.project.upstream, plan.project.branch)
         self.log_dir = settings.logs_dir / f"run-{plan.run_id}"
+        # what a build or test step may touch: its tree and build directory, and read the mirror
+        # the checkout's objects come from
+        self.workspace = steps.Workspace(self.ptree.src, self.ptree.build, readonly=(self.ptree.mirror,))
         self.rules = rules_for_project(self.project.rules.profiles, self.project.rules.disabled,
                                        self.project.rules.severity)
 
@@ -133,7 +136,7 @@ class SeriesRun:
             run.base_kind, run.base_ref, run.base_sha, run.upstream_sha = kind, ref, base, upstream
             run.rebase_conflict, run.branch = conflict, branch
         tree.prepare_worktree(self.ptree, self.ptree.src, None)  # clean, but left where the last build was
-        base_verdict = baseline.ensure(self.settings, self.project, self.ptree, base, self.log_dir)
+        base_verdict = baseline.ensure(self.settings, self.project, self.ptree, self.workspace, base, self.log_dir)
         state = PatchState(build_ok=base_verdict.build_ok)
         checker = SeriesChecker(self.ptree.src, self.rules, total=len(self.plan.patches))
         parent = base
@@ -247,13 +250,13 @@ class SeriesRun:
         new_state = state
         warnings: list[CompilerMessage] = []
         if not rules_only:
-            built = steps.run_build(self.project.build, self.ptree.src, self.ptree.build, self.log_dir, name)
+            built = steps.run_build(self.project.build, self.workspace, self.log_dir, name)
             warnings = [m for m in built.messages if m.kind == "warning"]
             durations["build"] = round(built.duration, 3)
             logs["build"] = self.relative(built.log)
             build_status, test_status, new_state = judge_build(built, base, state, pin.index, details)
             if build_status == "ok" and (self.project.build.test_mode == "every" or is_last):
-                tested = steps.run_tests(self.project.build, self.ptree.src, self.ptree.build, self.log_dir, name)
+                tested = steps.run_tests(self.project.build, self.workspace, self.log_dir, name)
                 durations["test"] = round(tested.duration, 3)
                 logs["test"] = self.relative(tested.log)
                 test_status = judge_tests(tested, base, state, new_state, pin.index, details, self.rerun_alone(name))
@@ -285,7 +288,7 @@ class SeriesRun:
         """A newly failing test is run again alone: passing then means flaky, not broken."""
 
         def rerun(test_name: str) -> bool:
-            again = steps.run_tests(self.project.build, self.ptree.src, self.ptree.build, self.log_dir,
+            again = steps.run_tests(self.project.build, self.workspace, self.log_dir,
                                     f"{name}-rerun", only=[test_name])
             return again.status == "ok" and not again.failed_tests
 

@@ -111,7 +111,12 @@ def run(
     limits: Limits,
     env: dict[str, str] | None = None,
     stdin_path: str | Path | None = None,
+    writable: tuple[str | Path, ...] = (),
+    readonly: tuple[str | Path, ...] = (),
 ) -> CommandResult:
+    """Run one step. `writable` and `readonly` are the bot's paths the step may write and read
+    (its tree, build directory, compiler cache; the mirror its objects come from); they are meant
+    to be its whole view of the bot's files (see steps.Workspace)."""
     argv = tuple(str(a) for a in argv)
     if not argv:
         raise ValueError("empty command")

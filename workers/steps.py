@@ -22,6 +22,24 @@ LINKER_RE = re.compile(r"^(?P<text>.*(?:undefined reference to|ld returned \d+ e
 FAILING = {"FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"}
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """Where a step that runs the tree's code works, and everything it may touch: `src` and `build`
+    are writable; `writable` names the other paths it may write (a compiler cache), `readonly` what it
+    may read beyond the system (the bare mirror a checkout borrows its objects from, submodule
+    mirrors); `env` adds variables to the step's environment. The sandbox makes this the step's whole
+    view of the bot's files, so a new path a step needs is added here, never special-cased there."""
+
+    src: Path
+    build: Path
+    writable: tuple[Path, ...] = ()
+    readonly: tuple[Path, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    def with_build(self, src: Path, build: Path) -> Workspace:
+        return Workspace(src, build, self.writable, self.readonly, self.env)
+
+
 @dataclass
 class StepOutcome:
     status: str  # ok, fail, error (infrastructure), skip
@@ -47,11 +65,18 @@ def limits_for(cfg: BuildSettings, timeout: float) -> sandbox.Limits:
                           max_processes=cfg.max_processes, network=cfg.network)
 
 
-def _env() -> dict[str, str]:
+def _env(ws: Workspace) -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update({"LC_ALL": "C.UTF-8", "NINJA_STATUS": "[%f/%t] ", "MESON_TESTTHREADS": str(os.cpu_count() or 1)})
+    env.update(dict(ws.env))
     return env
+
+
+def _run(argv: list[str], ws: Workspace, log: Path, limits: sandbox.Limits) -> CommandResult:
+    """One step of the tree's code, through the sandbox, with the workspace as its view."""
+    return sandbox.run(argv, cwd=ws.src, output_path=log, limits=limits, env=_env(ws),
+                       writable=(ws.src, ws.build, *ws.writable), readonly=ws.readonly)
 
 
 def _normalise_path(path: str, src: Path, build: Path) -> str:
@@ -91,17 +116,18 @@ def needs_setup(build: Path) -> bool:
     return not (build / "build.ninja").exists() or not (build / "meson-private" / "coredata.dat").exists()
 
 
-def run_build(cfg: BuildSettings, src: Path, build: Path, log_dir: Path, name: str) -> StepOutcome:
+def run_build(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str) -> StepOutcome:
     """Incremental build in the persistent build directory; `setup` only when it has none yet
     (ninja re-runs meson by itself when a meson.build changed)."""
+    src, build = ws.src, ws.build
     setup_duration = 0.0
     if needs_setup(build) and cfg.setup:
         if build.exists():
             import shutil
 
             shutil.rmtree(build)
-        result = sandbox.run(expand(cfg.setup, src, build), cwd=src, output_path=log_dir / f"{name}-setup.log",
-                             limits=limits_for(cfg, cfg.setup_timeout), env=_env())
+        result = _run(expand(cfg.setup, src, build), ws, log_dir / f"{name}-setup.log",
+                      limits_for(cfg, cfg.setup_timeout))
         setup_duration = result.duration
         outcome = _outcome(result, "configure")
         if outcome.status != "ok":
@@ -109,8 +135,7 @@ def run_build(cfg: BuildSettings, src: Path, build: Path, log_dir: Path, name: s
             outcome.messages = compiler_messages(text, src, build)
             outcome.note = outcome.note or "configure failed"
             return outcome
-    result = sandbox.run(expand(cfg.build, src, build), cwd=src, output_path=log_dir / f"{name}-build.log",
-                         limits=limits_for(cfg, cfg.build_timeout), env=_env())
+    result = _run(expand(cfg.build, src, build), ws, log_dir / f"{name}-build.log", limits_for(cfg, cfg.build_timeout))
     outcome = _outcome(result, "build")
     outcome.duration += setup_duration
     text = sandbox.tail(result.output_path, 200000)
@@ -139,14 +164,14 @@ def read_testlog(build: Path, tail_bytes: int = 1500) -> list[TestOutcome]:
     return tests
 
 
-def run_tests(cfg: BuildSettings, src: Path, build: Path, log_dir: Path, name: str,
+def run_tests(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str,
               only: list[str] | None = None) -> StepOutcome:
+    src, build = ws.src, ws.build
     testlog = build / "meson-logs" / "testlog.json"
     if testlog.exists():
         testlog.unlink()
     argv = expand(cfg.test, src, build) + list(only or [])
-    result = sandbox.run(argv, cwd=src, output_path=log_dir / f"{name}-test.log",
-                         limits=limits_for(cfg, cfg.test_timeout), env=_env())
+    result = _run(argv, ws, log_dir / f"{name}-test.log", limits_for(cfg, cfg.test_timeout))
     outcome = _outcome(result, "tests")
     outcome.tests = read_testlog(build)
     if outcome.status == "fail" and not outcome.failed_tests and not outcome.note:

@@ -16,6 +16,14 @@ from bot.db.session import init_db
 from tests.stack import drop_postgres, fresh_postgres_url
 
 
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    from bot.db.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def _drift(engine) -> list:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -47,4 +55,4 @@ def test_a_database_from_create_all_is_completed_and_stamped(tmp_path):
         migrate(conn)
     assert "patch_result" in inspect(engine).get_table_names()
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == _head()

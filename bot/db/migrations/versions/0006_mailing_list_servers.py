@@ -1,0 +1,24 @@
+"""mailing-list servers (issue 17)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01
+
+Reserved for its issue: empty until that work lands (kept in the chain so that revisions made in
+parallel line up without renumbering).
+"""
+
+from __future__ import annotations
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
