@@ -50,6 +50,9 @@ class Message(Base):
     references: Mapped[list[Any]] = mapped_column(default=list)
     series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), index=True)
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # old mail (an import, or an archive read from before following began): assembled into the
+    # history, never a reason to run or to mail
+    history: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 class Series(Base):
     __tablename__ = "series"

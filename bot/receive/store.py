@@ -88,11 +88,11 @@ def route_project(raw: bytes, recipients: list[str], settings: Settings) -> str 
 
 def new_message_row(raw: bytes, settings: Settings, *, source: str, envelope_from: str = "",
                     envelope_to: list[str] | None = None, status: str = "stored", reason: str = "",
-                    message_id: str | None = None) -> Message:
+                    message_id: str | None = None, history: bool = False) -> Message:
     recipients = list(envelope_to or [])
     return Message(message_id=message_id or header_msgid(raw), project=route_project(raw, recipients, settings),
                    source=source, envelope_from=envelope_from, envelope_to=recipients, raw=raw, size=len(raw),
-                   status=status, reason=reason)
+                   status=status, reason=reason, history=history)
 
 
 def store_message(
@@ -105,15 +105,18 @@ def store_message(
     status: str = "stored",
     reason: str = "",
     enqueue: bool = True,
+    history: bool = False,
 ) -> StoreOutcome:
-    """Commit the raw message (once per Message-ID), then enqueue its ingest."""
+    """Commit the raw message (once per Message-ID), then enqueue its ingest. `history`: old mail
+    (an import, an archive read from before the project followed it) that builds the dashboard's
+    history but starts no run and sends no mail."""
     message_id = header_msgid(raw)
     with session_scope(settings.database_url) as session:
         existing = session.scalar(select(Message).where(Message.message_id == message_id))
         if existing is not None:
             return StoreOutcome(existing.id, message_id, False, existing.project)
         row = new_message_row(raw, settings, source=source, envelope_from=envelope_from, envelope_to=envelope_to,
-                              status=status, reason=reason, message_id=message_id)
+                              status=status, reason=reason, message_id=message_id, history=history)
         project = row.project
         session.add(row)
         try:
