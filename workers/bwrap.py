@@ -274,7 +274,7 @@ def support() -> Support:
         finally:
             _config["protected"] = saved
         if done.returncode != 0:
-            why = (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]
+            why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
             return Support(False, "none", reason=f"bwrap refused here: {why[:300]}", bwrap=version,
                            cgroups=has_cgroups)
         uid, seen, net, secret_seen = (int(x) for x in done.stdout.split()[:4])

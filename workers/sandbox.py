@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bot import redact
+from bot import health, redact
 from bot.errors import InfraError
 from bot.records import CommandResult
+from bot.settings import Settings
 from workers import bwrap, cgroups
 from workers.diskcap import DiskWatch
 
@@ -72,6 +73,24 @@ def network_isolation_prefix() -> tuple[str, ...] | None:
 @functools.cache
 def _warn_unsandboxed(reason: str) -> None:
     log.warning("event=no-sandbox reason=%r action='steps run with rlimits, cgroups and unshare only'", reason)
+
+
+def start(settings: Settings) -> bwrap.Support:
+    """At worker start: the step user, the bot's paths a step must never see, then one real probe;
+    said in the log (a warning naming what is missing) and in the heartbeat (`seriesbot status`)."""
+    protected = [settings.data_dir, settings.config_path.parent, Path.home()]
+    bwrap.configure(settings.worker.sandbox_user, tuple(protected))
+    found = bwrap.support()
+    refusing = sorted(p.name for p in settings.projects.values() if p.build.require_sandbox)
+    if found.available:
+        missing = [k for k, v in found.parts.items() if not v]
+        log.info("event=sandbox mode=%s user=%r bwrap=%s missing=%s", found.mode, found.user, found.bwrap,
+                 ",".join(missing) or "-")
+    else:
+        log.warning("event=sandbox-missing reason=%r refusing_projects=%s others='run with rlimits only'",
+                    found.reason, ",".join(refusing) or "-")
+    health.CAPABILITIES["sandbox"] = {**found.as_dict(), "summary": found.summary(), "refusing": refusing}
+    return found
 
 
 def _limit_resources(limits: Limits, group: cgroups.StepGroup | None = None) -> None:
