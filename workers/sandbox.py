@@ -260,12 +260,38 @@ def run(
                          killed_reason=why)
 
 
+class _TaskCount:
+    """Without a pids cgroup (an unprivileged worker) the process cap is RLIMIT_NPROC, which counts
+    every task of the worker's uid (the step's run under it, in a user namespace). Counted once a
+    second: held at the cap for three seconds is a fork bomb, stopped and named, not left to spin
+    until the wall-time limit."""
+
+    def __init__(self) -> None:
+        self.uid, self.at_cap, self.next = os.getuid(), 0, time.monotonic() + 1.0
+
+    def forked(self, cap: int) -> bool:
+        if time.monotonic() < self.next or cap <= 0:
+            return False
+        self.next = time.monotonic() + 1.0
+        count = 0
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.stat(f"/proc/{entry}").st_uid == self.uid:
+                        count += len(os.listdir(f"/proc/{entry}/task"))
+                except OSError:
+                    continue
+        self.at_cap = self.at_cap + 1 if count >= cap - 2 else 0
+        return self.at_cap >= 3
+
+
 def _wait(proc: subprocess.Popen[bytes], limits: Limits, started: float, copier: _OutputCopier,
           watch: DiskWatch | None, group: cgroups.StepGroup | None) -> tuple[int, bool, bool, bool]:
     """Wait for the step, polling its limits; kill it when one is hit. Returns (exit code,
     timed out, wrote over the cap, fork bomb)."""
     delay = 0.005
     timed_out = wrote_over = forked = False
+    counter = _TaskCount() if group is None and not bwrap.is_root() and limits.max_processes > 0 else None
     while True:
         try:
             return proc.wait(timeout=delay), timed_out, wrote_over, forked
@@ -274,7 +300,8 @@ def _wait(proc: subprocess.Popen[bytes], limits: Limits, started: float, copier:
         delay = min(delay * 2, 0.25)
         timed_out = time.monotonic() - started > limits.timeout
         wrote_over = watch is not None and watch.over()
-        forked = group is not None and group.pids_limit_hits() >= FORK_REFUSALS
+        forked = (group is not None and group.pids_limit_hits() >= FORK_REFUSALS) or \
+            (counter is not None and counter.forked(limits.max_processes))
         if timed_out or wrote_over or forked or copier.capped.is_set():
             _kill_group(proc.pid)
             return proc.wait(), timed_out, wrote_over, forked
