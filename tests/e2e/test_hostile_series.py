@@ -69,18 +69,20 @@ read("web-secret", os.path.join(data, "web-secret"))
 read("config", os.path.join(config, "seriesbot.toml"))
 read("other-tree", os.path.join(data, "work", "build0", "other", "src", "secret.c"))
 
-def write(attempt, path):
+def write(attempt, path, evidence):
+    # a write that lands in the sandbox's own empty skeleton of the path (an unprivileged user
+    # namespace owns it) reaches nothing: it counts only where the real directory is (`evidence`)
     try:
         with open(path, "w") as f:
             f.write("pwned")
-        say(attempt, True, path)
+        say(attempt, os.path.exists(os.path.join(os.path.dirname(path), evidence)), path)
     except OSError as exc:
         say(attempt, False, f"{path}: {exc.strerror}")
 
-write("write-data-dir", os.path.join(data, "pwned"))
-write("write-published", os.path.join(data, "published", "demo.git", "pwned"))
-write("write-other-tree", os.path.join(data, "work", "build0", "other", "src", "pwned"))
-write("write-mirror", os.path.join(data, "work", "build0", "demo", "mirror.git", "pwned"))
+write("write-data-dir", os.path.join(data, "pwned"), "seriesbot.db")
+write("write-published", os.path.join(data, "published", "demo.git", "pwned"), "HEAD")
+write("write-other-tree", os.path.join(data, "work", "build0", "other", "src", "pwned"), "secret.c")
+write("write-mirror", os.path.join(data, "work", "build0", "demo", "mirror.git", "pwned"), "HEAD")
 
 for port in ports:
     try:

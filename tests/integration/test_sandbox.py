@@ -107,7 +107,6 @@ def test_a_step_sees_only_its_workspace(tmp_path):
         attempt("read-db", lambda: open({str(data / 'seriesbot.db')!r}).read())
         attempt("write-mirror", lambda: open({str(mirror / 'x')!r}, "w"))
         attempt("write-dotgit", lambda: open({str(src / '.git')!r}, "w"))
-        attempt("write-data", lambda: open({str(data / 'x')!r}, "w"))
         try:  # at most the path down to the worker's Python (bound read-only), never its files
             print("home", [e for e in os.listdir({str(Path.home())!r}) if e != ".pyenv"])
         except OSError:
@@ -116,6 +115,11 @@ def test_a_step_sees_only_its_workspace(tmp_path):
         print("mirror", open({str(mirror / 'HEAD')!r}).read().strip())
         print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
         print("uid", os.getuid(), "tmp", os.listdir("/tmp"))
+        for d in ({str(data)!r}, {str(src.parent)!r}):  # what it can write there is its own, not the host's
+            try:
+                open(os.path.join(d, "x"), "w").write("x")
+            except OSError:
+                pass
     """)
     result = run([PY, "-c", code], cwd=src, output_path=tmp_path / "o.log", limits=Limits(network=False),
                  writable=(src, build), readonly=(mirror,))
@@ -123,6 +127,7 @@ def test_a_step_sees_only_its_workspace(tmp_path):
     assert result.ok, out
     assert "ALLOWED" not in out, out
     assert "mirror ref: refs/heads/main" in out and (build / "out.o").read_text() == "built"
+    assert sorted(p.name for p in data.iterdir()) == ["mirror.git", "seriesbot.db", "work"]
     assert "pids [1, 2]" in out  # bwrap's reaper and the step: nothing of the host
     assert "home []" in out
     assert host_file.name not in out  # a private /tmp, though the workspace lives under the host's /tmp
