@@ -244,6 +244,13 @@ def metrics_text(settings: Settings) -> bytes:
                 alive.add_metric([], session.scalar(select(func.count(WorkerHeartbeat.name)).where(
                     WorkerHeartbeat.last_seen > utcnow() - ALIVE_AFTER)) or 0)
                 yield alive
+                sandbox = GaugeMetricFamily("seriesbot_worker_sandbox",
+                                            "1 when a live worker can run build steps in the sandbox",
+                                            labels=["worker", "mode"])
+                for w in session.scalars(select(WorkerHeartbeat).where(
+                        WorkerHeartbeat.last_seen > utcnow() - ALIVE_AFTER, WorkerHeartbeat.sandbox.is_not(None))):
+                    sandbox.add_metric([w.name, str(w.sandbox.get("mode", ""))], 1 if w.sandbox.get("available") else 0)
+                yield sandbox
                 yield _durations(session)
             depth = GaugeMetricFamily("seriesbot_queue_depth", "Tasks waiting in the broker", labels=["queue"])
             for name, count in queue_depths(settings).items():

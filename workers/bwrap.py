@@ -59,7 +59,7 @@ class Support:
             return f"NO SANDBOX: {self.reason}"
         missing = [k for k, v in self.parts.items() if not v]
         return (f"bwrap {self.bwrap} ({self.mode}, {self.user})"
-                + (f"; missing: {', '.join(missing)}" if missing else ""))
+                + (f"; without: {', '.join(missing)}" if missing else ""))
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,8 @@ def support() -> Support:
         "pid namespace": seen <= 3,
         "no network": net == 0,
         "mount view": not secret_seen,
-        "process cap (pids cgroup)": has_cgroups,
+        # without them the caps are RLIMIT_NPROC (plus a task count) and RLIMIT_AS
+        "pids cgroup": has_cgroups,
         "memory cgroup": has_cgroups,
     }
     return Support(True, mode, user=user, bwrap=version, cgroups=has_cgroups, parts=parts)

@@ -84,7 +84,7 @@ def start(settings: Settings) -> bwrap.Support:
     refusing = sorted(p.name for p in settings.projects.values() if p.build.require_sandbox)
     if found.available:
         missing = [k for k, v in found.parts.items() if not v]
-        log.info("event=sandbox mode=%s user=%r bwrap=%s missing=%s", found.mode, found.user, found.bwrap,
+        log.info("event=sandbox mode=%s user=%r bwrap=%s without=%s", found.mode, found.user, found.bwrap,
                  ",".join(missing) or "-")
     else:
         log.warning("event=sandbox-missing reason=%r refusing_projects=%s others='run with rlimits only'",
