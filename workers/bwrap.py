@@ -23,6 +23,7 @@ import logging
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -186,42 +187,54 @@ def command(argv: list[str], *, cwd: Path, writable: list[Path], readonly: list[
     return args + list(argv)
 
 
-def prepare_ownership(writable: list[Path]) -> None:
+def prepare_ownership(writable: list[Path]) -> int:
     """Root worker: hand the step's writable trees to the step user. Everything beneath each root
     becomes theirs, except a git checkout's own top directory and `.git` (git refuses a checkout
     owned by someone else, and the step must not change what the trusted git reads): that top
     directory keeps its owner and gets the step user's group with write permission. Run while no
-    step runs (a finished step's processes are all dead), so nothing can race the walk; a hard
-    link (to a file elsewhere) is never followed into, and links are changed, not their targets."""
-    if not is_root():
-        return
-    who = identity()
+    step runs (a finished step's processes are all dead), so nothing can race the walk; links are
+    changed, never their targets, and a hard-linked file (it may be a file outside the tree) is
+    left alone. Returns the bytes allocated under the trees (the same walk: the write cap's base)."""
+    who = identity() if is_root() else None
+    total = 0
+    seen: set[tuple[int, int]] = set()
     for root in writable:
         root.mkdir(parents=True, exist_ok=True)
         git_tree = (root / ".git").exists() or (root / ".git").is_symlink()
         top = root.lstat()
-        if git_tree:
+        if who is not None and git_tree:
             if top.st_gid != who.gid:
                 os.lchown(root, -1, who.gid)
             os.chmod(root, (top.st_mode & 0o7777) | 0o2070)
-        elif top.st_uid != who.uid or top.st_gid != who.gid:
+        elif who is not None and (top.st_uid != who.uid or top.st_gid != who.gid):
             os.lchown(root, who.uid, who.gid)
-        for dirpath, dirnames, filenames in os.walk(root):
-            here = Path(dirpath)
-            if here == root and git_tree:
-                dirnames[:] = [d for d in dirnames if d != ".git"]
-                filenames = [f for f in filenames if f != ".git"]
-            for name in (*dirnames, *filenames):
-                path = here / name
+        stack = [str(root)]
+        while stack:
+            here = stack.pop()
+            try:
+                entries = list(os.scandir(here))
+            except OSError:
+                continue
+            for entry in entries:
+                if git_tree and here == str(root) and entry.name == ".git":
+                    continue
                 try:
-                    st = path.lstat()
-                except FileNotFoundError:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
                     continue
-                if st.st_uid == who.uid and st.st_gid == who.gid:
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if is_dir:
+                    stack.append(entry.path)
+                linked = st.st_nlink > 1 and not is_dir
+                if linked and (st.st_dev, st.st_ino) in seen:
                     continue
-                if st.st_nlink > 1 and not os.path.isdir(path) and not path.is_symlink():
-                    continue  # a hard link may name a file outside the tree: leave it alone
-                os.lchown(path, who.uid, who.gid)
+                if linked:
+                    seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+                if who is None or (st.st_uid == who.uid and st.st_gid == who.gid) or linked:
+                    continue
+                os.lchown(entry.path, who.uid, who.gid)
+    return total
 
 
 def _version() -> str:

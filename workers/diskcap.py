@@ -53,13 +53,14 @@ def _free(path: Path) -> int:
 
 
 class DiskWatch:
-    def __init__(self, roots: list[Path], cap_bytes: int) -> None:
+    def __init__(self, roots: list[Path], cap_bytes: int, base: int | None = None) -> None:
+        """`base`: the trees' size now, when the caller has just walked them."""
         self.roots = [r for r in roots if r.is_dir()]
         self.cap = cap_bytes
         self.started = time.time()
         walk = time.monotonic()
-        self.base = usage(self.roots)
-        self.walk_cost = time.monotonic() - walk
+        self.base = usage(self.roots) if base is None else base
+        self.walk_cost = time.monotonic() - walk if base is None else 0.0
         self.last_walk = time.monotonic()
         self.devices: dict[int, Path] = {}
         for r in self.roots:
@@ -85,7 +86,8 @@ class DiskWatch:
                 fell = max(fell, self.free_at_start[dev] - _free(path))
             except OSError:
                 continue
-        due = time.monotonic() - self.last_walk > max(5.0, 20 * self.walk_cost) or (final and fell > self.cap // 2)
+        # a walk every 10 s at most, and never more than 2% of the time
+        due = time.monotonic() - self.last_walk > max(10.0, 50 * self.walk_cost) or (final and fell > self.cap // 2)
         if fell > self.cap or due:
             if self._walk() > self.cap:
                 return True

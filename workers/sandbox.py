@@ -153,8 +153,9 @@ class _OutputCopier(threading.Thread):
 
 
 def _sandboxed(argv: tuple[str, ...], cwd: Path, limits: Limits, writable: list[Path],
-               readonly: list[Path]) -> list[str] | None:
-    """The full command line in the sandbox, or None where this host cannot make one."""
+               readonly: list[Path]) -> tuple[list[str], int] | None:
+    """The full command line in the sandbox and the writable trees' size, or None where this host
+    cannot make one."""
     support = bwrap.support()
     if not support.available:
         if limits.require_sandbox:
@@ -164,10 +165,10 @@ def _sandboxed(argv: tuple[str, ...], cwd: Path, limits: Limits, writable: list[
         return None
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
-    bwrap.prepare_ownership(writable)
+    size = bwrap.prepare_ownership(writable)
     tmp_bytes = (limits.max_write_mb or 4096) * 1024 * 1024
     return bwrap.command(list(argv), cwd=cwd, writable=writable, readonly=readonly, network=limits.network,
-                         tmp_bytes=tmp_bytes)
+                         tmp_bytes=tmp_bytes), size
 
 
 def _why(timed_out: bool, capped: bool, wrote_over: bool, forked: bool, out_of_memory: bool, file_too_big: bool,
@@ -206,8 +207,11 @@ def run(
     cwd = Path(cwd).resolve()
     rw = [Path(p).resolve() for p in (writable or (cwd,))]
     ro = [Path(p).resolve() for p in readonly]
-    full = _sandboxed(argv, cwd, limits, rw, ro)
-    if full is None:
+    sandboxed = _sandboxed(argv, cwd, limits, rw, ro)
+    size: int | None = None
+    if sandboxed is not None:
+        full, size = sandboxed
+    else:
         full = list(argv)
         if not limits.network:
             prefix = network_isolation_prefix()
@@ -215,7 +219,7 @@ def run(
                 full = [*prefix, *argv]
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    watch = DiskWatch(rw, limits.max_write_mb * 1024 * 1024) if limits.max_write_mb > 0 else None
+    watch = DiskWatch(rw, limits.max_write_mb * 1024 * 1024, base=size) if limits.max_write_mb > 0 else None
     started = time.monotonic()
     group = cgroups.create(limits.max_processes, limits.memory_mb) if limits.max_processes and limits.memory_mb \
         else None
