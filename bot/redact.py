@@ -131,7 +131,7 @@ def configure(settings: Any) -> Redactor:
 
 # Text columns that hold what a step printed or what will be mailed or shown.
 SCRUBBED = {
-    "OutboundMail": ("subject", "body", "headers"),
+    "OutboundMail": ("subject", "body", "headers", "last_error"),
     "PatchResult": ("details",),
     "FindingRow": ("message",),
     "Run": ("error",),
