@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SYSTEM_PACKAGES := git git-email meson ninja-build gcc libc6-dev pkg-config util-linux python3-venv
+SYSTEM_PACKAGES := git git-email meson ninja-build gcc libc6-dev pkg-config util-linux bubblewrap python3-venv
 TEST_SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql
 
 .PHONY: run test system-deps test-system-deps venv services lint clean

@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from bot import redact
 from bot.db.session import init_db
 from bot.settings import Settings, load_settings, set_settings
 
@@ -14,6 +15,7 @@ from bot.settings import Settings, load_settings, set_settings
 def command_settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     set_settings(settings)
+    redact.configure(settings)  # the last filter: this process's secrets never reach a log, mail or row
     if args.config:
         os.environ["SERIESBOT_CONFIG"] = str(settings.config_path)  # for child processes
     return settings

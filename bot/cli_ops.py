@@ -72,6 +72,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if "host" in w:
             print(f"  {w['name']:40s} {'alive' if w['alive'] else 'DEAD '} host={w['host']} run={w['run']} "
                   f"last_seen={w['last_seen']}")
+            if w.get("sandbox"):
+                print(f"  {'':40s} sandbox: {w['sandbox'].get('summary') or w['sandbox'].get('reason')}")
         else:
             print("  (none)")
     print("running runs (leases):")

@@ -24,6 +24,7 @@ log = logging.getLogger("seriesbot.health")
 
 SHUTTING_DOWN = threading.Event()  # set on SIGTERM: finish the current step, then hand the run back
 CURRENT: dict[str, Any] = {"run_id": None}  # what this process is running (for the heartbeat)
+CAPABILITIES: dict[str, Any] = {}  # what this worker can enforce, set by workers at start (the build sandbox)
 ALIVE_AFTER = dt.timedelta(seconds=60)
 
 
@@ -40,6 +41,8 @@ def start_heartbeat(settings: Settings, name: str, queues: list[str], stop: thre
                         row = WorkerHeartbeat(name=name, host=host, queues=queues, pid=os.getpid(), started_at=utcnow())
                         session.add(row)
                     row.last_seen, row.current_run_id, row.pid = utcnow(), CURRENT["run_id"], os.getpid()
+                    if CAPABILITIES.get("sandbox") is not None and row.sandbox != CAPABILITIES["sandbox"]:
+                        row.sandbox = CAPABILITIES["sandbox"]
             except Exception as exc:  # the database may be away for a while: keep beating
                 log.warning("event=heartbeat-failed error=%r", exc)
             if stop.wait(interval):
@@ -159,7 +162,12 @@ def status(settings: Settings) -> StatusReport:
         with session_scope(settings.database_url) as session:
             for w in session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.name)):
                 workers.append({"name": w.name, "host": w.host, "queues": w.queues, "alive": now - w.last_seen < ALIVE_AFTER,
-                                "last_seen": w.last_seen.isoformat(), "run": w.current_run_id})
+                                "last_seen": w.last_seen.isoformat(), "run": w.current_run_id, "sandbox": w.sandbox})
+                alive = now - w.last_seen < ALIVE_AFTER
+                if alive and w.sandbox and not w.sandbox.get("available") and w.sandbox.get("refusing") \
+                        and any(".build." in q for q in w.queues):
+                    problems.append(f"worker {w.name}: no build sandbox ({w.sandbox.get('reason')}); projects that "
+                                    f"require it are not run there: {', '.join(w.sandbox.get('refusing') or []) or '-'}")
             for r in session.scalars(select(Run).where(Run.state == "running")):
                 running.append({"run": r.id, "series": r.series_id, "project": r.project, "worker": r.worker,
                                 "lease_until": r.lease_until.isoformat() if r.lease_until else None,
@@ -236,6 +244,13 @@ def metrics_text(settings: Settings) -> bytes:
                 alive.add_metric([], session.scalar(select(func.count(WorkerHeartbeat.name)).where(
                     WorkerHeartbeat.last_seen > utcnow() - ALIVE_AFTER)) or 0)
                 yield alive
+                sandbox = GaugeMetricFamily("seriesbot_worker_sandbox",
+                                            "1 when a live worker can run build steps in the sandbox",
+                                            labels=["worker", "mode"])
+                for w in session.scalars(select(WorkerHeartbeat).where(
+                        WorkerHeartbeat.last_seen > utcnow() - ALIVE_AFTER, WorkerHeartbeat.sandbox.is_not(None))):
+                    sandbox.add_metric([w.name, str(w.sandbox.get("mode", ""))], 1 if w.sandbox.get("available") else 0)
+                yield sandbox
                 yield _durations(session)
             depth = GaugeMetricFamily("seriesbot_queue_depth", "Tasks waiting in the broker", labels=["queue"])
             for name, count in queue_depths(settings).items():

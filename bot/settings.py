@@ -63,6 +63,8 @@ class Worker:
     reconcile_seconds: float = 30.0
     # a running run's lease: renewed by a heartbeat; expired, another worker resumes the run
     lease_seconds: float = 120.0
+    # who build steps run as when the worker is root (a name or uid; a dedicated user is best)
+    sandbox_user: str = "nobody"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,11 @@ class BuildSettings:
     memory_mb: int = 8192
     max_processes: int = 4096
     network: bool = False
+    # steps of this project run only in the build sandbox (bubblewrap); where a worker cannot make
+    # it the run ends as an infrastructure error for the admins instead of running untrusted code
+    require_sandbox: bool = True
+    # what one step may add to its writable trees (build directory, tree, compiler cache), in MB
+    max_write_mb: int = 4096
     # "every": build and test after every patch (the mission); "last": only the last patch is tested
     test_mode: str = "every"
 

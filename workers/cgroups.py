@@ -61,6 +61,17 @@ class StepGroup:
                 except OSError:
                     time.sleep(0.05)
 
+    def pids_limit_hits(self) -> int:
+        """How often a fork was refused for the process cap (pids.events "max N")."""
+        for d in self.dirs:
+            try:
+                for line in (d / "pids.events").read_text().splitlines():
+                    if line.startswith("max "):
+                        return int(line.split()[1])
+            except (OSError, ValueError):
+                continue
+        return 0
+
     def memory_peak_exceeded(self) -> bool:
         for d in self.dirs:
             for name in ("memory.failcnt", "memory.events"):

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.records import CommandResult, CompilerMessage, TestOutcome
 from bot.settings import BuildSettings
 from workers import sandbox
+from workers.bwrap import SYSTEM_PATH
 
 COMPILER_RE = re.compile(
     r"^(?P<path>[^\s:][^:\n]*?):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<kind>fatal error|error|warning): (?P<text>.+)$",
@@ -20,6 +22,7 @@ COMPILER_RE = re.compile(
 )
 LINKER_RE = re.compile(r"^(?P<text>.*(?:undefined reference to|ld returned \d+ exit status|cannot find -l).*)$", re.M)
 FAILING = {"FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"}
+TESTLOG_MAX = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,13 +65,24 @@ def expand(argv: tuple[str, ...], src: Path, build: Path) -> list[str]:
 
 def limits_for(cfg: BuildSettings, timeout: float) -> sandbox.Limits:
     return sandbox.Limits(timeout=timeout, output_cap=cfg.output_cap, memory_mb=cfg.memory_mb,
-                          max_processes=cfg.max_processes, network=cfg.network)
+                          max_processes=cfg.max_processes, network=cfg.network, max_write_mb=cfg.max_write_mb,
+                          require_sandbox=cfg.require_sandbox)
 
 
 def _env(ws: Workspace) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update({"LC_ALL": "C.UTF-8", "NINJA_STATUS": "[%f/%t] ", "MESON_TESTTHREADS": str(os.cpu_count() or 1)})
+    """A step's environment, built from scratch: nothing of the worker's own (no secret, no
+    DATABASE_URL, no SERIESBOT_*) except the workspace's variables. PATH is the system's plus the
+    worker's virtualenv (meson may come from there); HOME and TMPDIR are the step's private /tmp."""
+    venv_bin = Path(sys.prefix) / "bin"
+    path = f"{venv_bin}:{SYSTEM_PATH}" if sys.prefix != sys.base_prefix and venv_bin.is_dir() else SYSTEM_PATH
+    env = {
+        "PATH": path, "HOME": "/tmp", "TMPDIR": "/tmp", "USER": "seriesbot-step", "LOGNAME": "seriesbot-step",
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NINJA_STATUS": "[%f/%t] ",
+        "MESON_TESTTHREADS": str(os.cpu_count() or 1),
+        # git inside the step (a tree's own scripts, libvirt's syntax-check) reads a checkout whose
+        # top directory belongs to the worker: only reads, and .git is read-only in the sandbox
+        "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
+    }
     env.update(dict(ws.env))
     return env
 
@@ -148,7 +162,11 @@ def read_testlog(build: Path, tail_bytes: int = 1500) -> list[TestOutcome]:
     path = build / "meson-logs" / "testlog.json"
     tests: list[TestOutcome] = []
     try:
-        lines = path.read_text(errors="replace").splitlines()
+        # written by the step: it may be a link to a file the worker can read and the step cannot
+        if not path.resolve().is_relative_to(build.resolve()) or not path.resolve().is_file():
+            return tests
+        with open(path, "rb") as f:
+            lines = f.read(TESTLOG_MAX).decode("utf-8", "replace").splitlines()
     except OSError:
         return tests
     for line in lines:

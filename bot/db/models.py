@@ -260,3 +260,5 @@ class WorkerHeartbeat(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     current_run_id: Mapped[int | None] = mapped_column(Integer)
+    # what the worker's build sandbox enforces here (workers.bwrap.Support), set at its start
+    sandbox: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

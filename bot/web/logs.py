@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot import redact
 from bot.web.records import LogChunk
 
 PAGE = 256 * 1024
@@ -33,7 +34,7 @@ def read_page(logs_dir: Path, path: str, offset: int = 0, size: int = PAGE) -> L
         chunk = f.read(size)
     end = offset + len(chunk)
     return LogChunk(path=path, offset=offset, size=total, next_offset=end if end < total else None,
-                    text=chunk.decode("utf-8", "replace"))
+                    text=redact.current().text(chunk.decode("utf-8", "replace")))
 
 
 def tail(logs_dir: Path, path: str, size: int = TAIL) -> tuple[str, bool] | None:
@@ -48,4 +49,13 @@ def tail(logs_dir: Path, path: str, size: int = TAIL) -> tuple[str, bool] | None
     cut = total > size
     if cut and b"\n" in data:
         data = data.split(b"\n", 1)[1]
-    return data.decode("utf-8", "replace"), cut
+    return redact.current().text(data.decode("utf-8", "replace")), cut
+
+
+def stream(target: Path, chunk: int = 65536):  # type: ignore[no-untyped-def]
+    """The whole file, with the bot's secrets redacted on the way (for ?raw=1)."""
+    redactor = redact.current().stream()
+    with open(target, "rb") as f:
+        while data := f.read(chunk):
+            yield redactor.feed(data)
+    yield redactor.flush()

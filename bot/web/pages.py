@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from bot.db.session import session_scope
@@ -126,7 +126,7 @@ def log_page(request: Request, path: str, offset: int = Query(0, ge=0), raw: boo
         target = logs.resolve(settings.logs_dir, path)
         if target is None:
             raise HTTPException(404, "no such log")
-        return FileResponse(target, media_type="text/plain; charset=utf-8")
+        return StreamingResponse(logs.stream(target), media_type="text/plain; charset=utf-8")
     chunk = logs.read_page(settings.logs_dir, path, offset)
     if chunk is None:
         raise HTTPException(404, "no such log")

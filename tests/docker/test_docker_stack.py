@@ -208,7 +208,10 @@ def test_containers_answer_a_series_on_the_list(request: pytest.FixtureRequest, 
             name = f"{tag}-{role}{suffix}"
             # with --network host a container has the host's name unless given one, and a worker's
             # name (its leases, its build directories) defaults to the host name
-            _run(["docker", "run", "-d", "--name", name, "--hostname", name, *common, image, role])
+            # the build sandbox needs what docker/compose.yaml gives the worker service
+            sandbox = ["--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"] \
+                if role == "worker-build" else []
+            _run(["docker", "run", "-d", "--name", name, "--hostname", name, *common, *sandbox, image, role])
             containers.append(name)
         wait_port(smtp_port, 90)
         wait_port(web_port, 90)

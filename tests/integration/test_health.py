@@ -87,3 +87,37 @@ def test_reconciler_does_not_duplicate_a_queued_run_whose_task_still_waits(bot_s
         session.execute(update(Run).values(enqueued_at=None))
     assert reconcile(bot_settings, send_mail=False)["runs"] == 1
     assert waiting_tasks(bot_settings, queue_name, "workers.test_series") == {f"[{run_id}]"}
+
+
+def test_a_worker_without_a_sandbox_is_shown_and_counts_as_a_problem(bot_settings):
+    import threading
+
+    from workers import bwrap, sandbox
+
+    found = bwrap.support()
+    stop = threading.Event()
+    from bot.health import CAPABILITIES, start_heartbeat, status
+
+    sandbox.start(bot_settings)  # the real probe of this host, as a worker does at start
+    assert CAPABILITIES["sandbox"]["available"] == found.available
+    CAPABILITIES["sandbox"] = {"available": False, "mode": "none", "reason": "bwrap is not installed",
+                               "summary": "NO SANDBOX: bwrap is not installed", "refusing": ["demo"]}
+    try:
+        start_heartbeat(bot_settings, "build-nosandbox", ["seriesbot.build.demo"], stop, interval=0.1)
+        from tests.helpers import wait_for
+
+        def seen():
+            with session_scope(bot_settings.database_url) as session:
+                row = session.get(WorkerHeartbeat, "build-nosandbox")
+                return row is not None and row.sandbox is not None
+        wait_for(seen, 30)
+    finally:
+        stop.set()
+        CAPABILITIES.clear()
+    report = status(bot_settings)
+    assert any("no build sandbox (bwrap is not installed)" in p and "demo" in p for p in report.problems)
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(bot_settings.config_path), "status"],
+                          capture_output=True, text=True, timeout=120)
+    assert "sandbox: NO SANDBOX: bwrap is not installed" in done.stdout and done.returncode == 1
+    metrics = TestClient(create_app(bot_settings)).get("/metrics").text
+    assert 'seriesbot_worker_sandbox{mode="none",worker="build-nosandbox"} 0.0' in metrics

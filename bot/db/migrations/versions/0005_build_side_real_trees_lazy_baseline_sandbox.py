@@ -10,6 +10,9 @@ parallel line up without renumbering).
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = '0005'
 down_revision = '0004'
 branch_labels = None
@@ -17,8 +20,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # --- issue 12 (sandbox): what each worker's build sandbox enforces, for `seriesbot status` ---
+    with op.batch_alter_table("worker_heartbeat") as batch:
+        batch.add_column(sa.Column("sandbox", sa.JSON(), nullable=True))
+    # --- end issue 12 ---
 
 
 def downgrade() -> None:
-    pass
+    # --- issue 12 (sandbox) ---
+    with op.batch_alter_table("worker_heartbeat") as batch:
+        batch.drop_column("sandbox")
+    # --- end issue 12 ---
