@@ -258,7 +258,7 @@ class _MTAHandler:
             if self.state.route(address) == "bot" and self.state.bounce_bot[:1] == ["rcpt"]:
                 self.state.bounce_bot.pop(0)
                 self.state.deliveries.append(Delivery(envelope.mail_from or "", address, "refused", Message(), b""))
-                return "550 5.1.1 <{}>: mailbox unavailable (bounce test)".format(address)
+                return f"550 5.1.1 <{address}>: mailbox unavailable (bounce test)"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
