@@ -323,3 +323,7 @@ def lmtp_post(port: int, mail_from: str, rcpt: str, raw: bytes) -> None:
     """Hand a mail to Mailman as the site's MTA does."""
     with smtplib.LMTP("127.0.0.1", port, timeout=60) as lmtp:
         lmtp.sendmail(mail_from, [rcpt], raw)
+
+
+if __name__ == "__main__":  # `make test` makes the virtualenv once: python -m tests.mailman3
+    print(ensure_mailman())
