@@ -106,7 +106,8 @@ def strip_footer(text: str) -> tuple[str, bool]:
         tail = "\n".join(lines[i + 1:])
         if len(lines) - i - 1 <= 10 and FOOTER_WORDS_RE.search(tail):
             kept = lines[:i]
-            while kept and not kept[-1].strip():
+            # only truly empty lines go: " " is a diff's context line for a blank line
+            while kept and kept[-1] in ("", "\r"):
                 kept.pop()
             return "\n".join(kept) + "\n", True
     return text, False

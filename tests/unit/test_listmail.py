@@ -167,3 +167,24 @@ def test_a_footer_is_removed_whatever_comes_before_it(lines):
               "To unsubscribe send an email to devel-leave@x.org\n")
     text, removed = strip_footer(body + footer)
     assert removed and text.rstrip() == body.rstrip()
+
+
+def test_a_patch_ending_in_a_blank_context_line_keeps_it_and_applies(demo_series_repo, tmp_path: Path):
+    """Mailman appends its footer right after the last diff line; here that line is " " (context
+    for an empty line), which must not be taken for the footer's blank separator."""
+    raw = (MAILMAN3 / "post-patch-blank-context.eml").read_bytes()
+    p = parse_mail(raw, bot_address=BOT)
+    assert p.diff.endswith("     return 0;\n }\n \n") and "footer" in p.list_changes
+    copy = author_copy(raw, changes=p.list_changes, author_name=p.from_name, author_email=p.from_email,
+                       subject=p.subject)
+    work, _base, _head = demo_series_repo
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(work), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "-q", "HEAD~1"], cwd=clone, check=True)
+    (tmp_path / "4.eml").write_bytes(copy)
+    env = {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["git", "am", "-3", str(tmp_path / "4.eml")], cwd=clone, capture_output=True, text=True,
+                          env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    author = subprocess.run(["git", "log", "-1", "--format=%an <%ae>"], cwd=clone, capture_output=True, text=True)
+    assert author.stdout.strip() == "Ada Lovelace <ada@example.org>"
