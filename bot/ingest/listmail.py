@@ -211,6 +211,19 @@ def _text_of(part: Message) -> str:
         return payload.decode("utf-8", "replace")
 
 
+def _wrapped_original(msg: Message) -> Message | None:
+    """The original of a DMARC-wrapped post: message/rfc822 itself, or its last part."""
+    parts = [msg] if msg.get_content_type() == "message/rfc822" else (
+        [p for p in msg.get_payload() if isinstance(p, Message)][-1:] if msg.is_multipart() else [])
+    for part in parts:
+        if part.get_content_type() == "message/rfc822":
+            inner = part.get_payload()
+            inner = inner[0] if isinstance(inner, list) and inner else inner
+            if isinstance(inner, Message):
+                return inner
+    return None
+
+
 def author_copy(raw: bytes, *, changes: tuple[str, ...], author_name: str, author_email: str,
                 subject: str) -> bytes | None:
     """The mail as its author sent it (From, Subject and body without the list's changes), for
@@ -224,6 +237,14 @@ def author_copy(raw: bytes, *, changes: tuple[str, ...], author_name: str, autho
     if not changes:
         return None
     msg = email.message_from_bytes(raw, policy=compat32)
+    wrapped = _wrapped_original(msg) if "from-munged" in changes else None
+    if wrapped is not None:  # DMARC "wrap_message": the author's mail is inside, untouched
+        msg = wrapped
+        changes = tuple(c for c in changes if c != "from-munged")
+        if not changes:
+            out = BytesIO()
+            BytesGenerator(out, mangle_from_=False, policy=compat32).flatten(msg)
+            return out.getvalue()
     if "from-munged" in changes:
         del msg["From"]
         msg["From"] = formataddr((author_name, author_email), charset="utf-8")

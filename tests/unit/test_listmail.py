@@ -188,3 +188,27 @@ def test_a_patch_ending_in_a_blank_context_line_keeps_it_and_applies(demo_series
     assert done.returncode == 0, done.stdout + done.stderr
     author = subprocess.run(["git", "log", "-1", "--format=%an <%ae>"], cwd=clone, capture_output=True, text=True)
     assert author.stdout.strip() == "Ada Lovelace <ada@example.org>"
+
+
+def test_a_dmarc_wrapped_post_is_read_and_applied_as_the_inner_original():
+    inner = (b"From: Ada Lovelace <ada@example.org>\nSubject: [PATCH] x: y\nMessage-ID: <w@x>\n"
+             b"Date: Tue, 01 Dec 2026 10:00:00 +0000\n\nFix.\n\nSigned-off-by: Ada Lovelace <ada@example.org>\n---\n"
+             b"diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n")
+    raw = (b"From: Ada Lovelace via Devel <devel@demo.seriesbot.test>\nReply-To: Ada Lovelace <ada@example.org>\n"
+           b"Subject: [Devel] [PATCH] x: y\nMessage-ID: <w2@x>\nList-Id: <devel.demo.seriesbot.test>\n"
+           b"List-Post: <mailto:devel@demo.seriesbot.test>\nMIME-Version: 1.0\n"
+           b"Content-Type: message/rfc822\nContent-Disposition: inline\n\n" + inner)
+    p = parse_mail(raw, bot_address=BOT)
+    assert p.kind == "patch" and p.from_email == "ada@example.org" and p.subject == "[PATCH] x: y"
+    copy = author_copy(raw, changes=p.list_changes, author_name=p.from_name, author_email=p.from_email,
+                       subject=p.subject)
+    assert copy is not None and copy.startswith(b"From: Ada Lovelace <ada@example.org>") and b"Devel" not in copy
+
+
+def test_the_author_put_in_cc_when_replies_go_to_the_list():
+    raw = (b"From: Ada Lovelace via Devel <devel@demo.seriesbot.test>\nReply-To: devel@demo.seriesbot.test\n"
+           b"Cc: Bob <bob@example.org>, Ada Lovelace <ada@example.org>\nSubject: [Devel] Re: [PATCH] x\n"
+           b"Message-ID: <c@x>\nIn-Reply-To: <p@x>\nList-Id: <devel.demo.seriesbot.test>\n"
+           b"List-Post: <mailto:devel@demo.seriesbot.test>\n\nseriesbot: retest\n")
+    p = parse_mail(raw, bot_address=BOT)
+    assert p.from_email == "ada@example.org" and [c.verb for c in p.commands] == ["retest"]
