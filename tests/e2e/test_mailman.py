@@ -10,6 +10,8 @@ Marked `mailman` (run alone with `pytest -m mailman`); `make test` runs it."""
 from __future__ import annotations
 
 import collections
+import os
+import smtplib
 import subprocess
 import sys
 import threading
@@ -54,6 +56,12 @@ def _bot_posts(state: MTAState, rcpt: str, route: str) -> list:
     return [d for d in state.received(route) if d.rcpt == rcpt and d.message.get("X-Seriesbot")]
 
 
+def _post(stack: Stack, sender: str, raw: bytes) -> None:
+    """A mail to the list through the site's MTA, as a mail client sends it."""
+    with smtplib.SMTP("127.0.0.1", stack.relay_port, timeout=60) as smtp:
+        smtp.sendmail(sender, [LIST], raw.replace(b"\n", b"\r\n"))
+
+
 def _seriesbot(stack: Stack, *args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "bot.cli", *args], env=stack.env, cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
@@ -66,7 +74,7 @@ def world(tmp_path: Path, request):
     smtp_port, web_port, mta_port = free_port(), free_port(), free_port()
     config = write_config(tmp_path, smtp_port=smtp_port, web_port=web_port, relay_port=mta_port)
     config.write_text(f'admin_addresses = ["{ADMIN}"]\n' + config.read_text())
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
     env["SERIESBOT_CONFIG"] = str(config)
     settings = load_settings(config, env=env)
     state = MTAState({LIST}, BOT, tmp_path / "others.mbox")
@@ -154,14 +162,13 @@ def test_the_bot_on_a_real_mailman3_list(world, tmp_path: Path):
                          body="seriesbot: retest\n", in_reply_to=patch1, list_id=None,
                          headers={"To": LIST})
 
-    for sender, msgid in ((f"Maintainer <{MAINTAINER}>", "cmd-maint@x"), (f"Carol <{CAROL}>", "cmd-carol@x"),
-                          (f"Mallory <{MALLORY}>", "cmd-mallory@x")):
-        send = __import__("smtplib").SMTP("127.0.0.1", stack.relay_port, timeout=60)
-        send.sendmail(sender.split("<")[1].rstrip(">"), [LIST], command(sender, msgid).replace(b"\n", b"\r\n"))
-        send.quit()
+    for name, address, msgid in (("Maintainer", MAINTAINER, "cmd-maint@x"), ("Carol", CAROL, "cmd-carol@x"),
+                                 ("Mallory", MALLORY, "cmd-mallory@x")):
+        _post(stack, address, command(f"{name} <{address}>", msgid))
     held = wait_for(lambda: mailman.held(list_id), 60, what="the non-member's command held")
     assert _message(settings, "cmd-mallory@x") is None  # held by Mailman: the bot has not seen it
-    assert any(d.rcpt == MALLORY and "awaits moderator" in str(d.message["Subject"]) for d in state.received("mbox"))
+    wait_for(lambda: any(d.rcpt == MALLORY and "awaits moderator" in str(d.message["Subject"])
+                         for d in state.received("mbox")), 60, what="Mailman's hold notice to the non-member")
     mailman.moderate(list_id, held[0]["request_id"], "accept")
     commands = wait_for(lambda: (lambda c: c if len(c) == 3 else None)(_rows(settings, CommandRow)), 120,
                         what="three commands")
@@ -174,16 +181,20 @@ def test_the_bot_on_a_real_mailman3_list(world, tmp_path: Path):
     assert retest.trigger == "retest" and retest.requested_by == MAINTAINER
     wait_for(lambda: _rows(settings, Run, Run.id == retest.id, Run.reported.is_(True)), 240, what="the retest run")
 
-    # 5. bounces: the bot's mail refused, the probe bounces too: Mailman disables the bot's delivery
+    # 5. bounces: the bot's mail refused, the probe bounces too: Mailman disables the bot's delivery.
+    # First every mail of the bot to the list has come back to it, so the next to the bot is the post.
+    def all_back() -> bool:
+        sent = [m for m in _rows(settings, OutboundMail) if LIST in m.to]
+        return len(sent) == len(_bot_posts(state, BOT, "bot"))
+
+    wait_for(all_back, 120, what="the bot's mails back through the list")
     with state.lock:
         state.bounce_bot[:] = ["rcpt", "data"]
     raw = make_mail("Thanks", msgid="thanks@x", sender=f"Ada Lovelace <{ADA}>", body="Thanks!\n", list_id=None,
                     headers={"To": LIST})
-    git_like = __import__("smtplib").SMTP("127.0.0.1", stack.relay_port, timeout=60)
-    git_like.sendmail(ADA, [LIST], raw.replace(b"\n", b"\r\n"))
-    git_like.quit()
+    _post(stack, ADA, raw)
     wait_for(lambda: _rows(settings, Message, Message.list_notice == "probe"), 120, what="the probe")
-    wait_for(lambda: mailman.member_preferences(mailman.members(list_id)[BOT])["delivery_status"] == "by_bounces",
+    wait_for(lambda: mailman.member_preferences(mailman.members(list_id)[BOT]).get("delivery_status") == "by_bounces",
              120, what="the bot's delivery disabled")
     wait_for(lambda: _rows(settings, Message, Message.list_notice == "disabled"), 120, what="the disabled notice")
     told = wait_for(lambda: [d for d in state.received("mbox") if d.rcpt == ADMIN], 60, what="the admins told")
