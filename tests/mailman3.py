@@ -107,11 +107,12 @@ register_bounces_every: 1s
 [runner.bounces]
 sleep_time: 1s
 
+# retries of temporary failures and periodic clean-ups: nothing the tests wait for
 [runner.retry]
-sleep_time: 5s
+start: no
 
 [runner.task]
-sleep_time: 5s
+start: no
 
 [dmarc]
 resolver_timeout: 1s
