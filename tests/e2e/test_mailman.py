@@ -29,7 +29,8 @@ from tests.helpers import free_port, make_mail, wait_for
 from tests.mailman3 import MailmanServer, MTAState, start_mta
 from tests.stack import ROOT, Stack, git_send_email, write_config
 
-pytestmark = pytest.mark.mailman
+# about 2 minutes on a quiet 2-core machine, Mailman start included; more on a loaded one
+pytestmark = [pytest.mark.mailman, pytest.mark.timeout(900)]
 
 LIST = "devel@demo.seriesbot.test"
 LIST_ID = "devel.demo.seriesbot.test"

@@ -86,14 +86,9 @@ def replace_msgid(name: str, msgid: str) -> bytes:
 def test_forged_confirmations_are_not_answered(bot_settings):
     _request(bot_settings)
     raw = (MAILMAN3 / "confirm-join.eml").read_bytes()
-    cases = {
-        "another list's id": raw.replace(b"List-Id: <devel.demo.seriesbot.test>", b"List-Id: <devel.other.test>"),
-        "another envelope sender": raw,
-        "a token in the address unlike the subject's": None,
-    }
-    pk, status = _deliver(bot_settings, re.sub(rb"Message-ID: <[^>]+>", b"Message-ID: <f1@x>",
-                                               cases["another list's id"]))
-    assert status == "ignored"
+    other_list = raw.replace(b"List-Id: <devel.demo.seriesbot.test>", b"List-Id: <devel.other.test>")
+    pk, status = _deliver(bot_settings, re.sub(rb"Message-ID: <[^>]+>", b"Message-ID: <f1@x>", other_list))
+    assert status == "ignored" and "not answered" in _row(bot_settings, pk).reason
     pk2, status2 = _deliver(bot_settings, re.sub(rb"Message-ID: <[^>]+>", b"Message-ID: <f2@x>", raw),
                             envelope_from="attacker@evil.example")
     assert status2 == "ignored" and "envelope sender" in _row(bot_settings, pk2).reason
@@ -144,4 +139,3 @@ def test_a_patch_through_the_list_is_assembled_under_its_author(bot_settings):
     with session_scope(bot_settings.database_url) as session:
         [patch] = session.scalars(select(Patch))
         assert ["Reviewed-by", "Ada Lovelace <ada@example.org>"] == patch.trailers[-1][:2]
-    _ = replace
