@@ -203,6 +203,12 @@ class MailmanServer:
         entries = self.call("GET", f"/lists/{list_id}/roster/member").get("entries", [])
         return {e["email"].lower(): e for e in entries}
 
+    def is_member(self, list_id: str, address: str) -> bool | None:
+        """True or False; None while Mailman cannot say (its roster answers 500 for a moment while a
+        membership is being removed)."""
+        response = self.rest.get(f"/lists/{list_id}/member/{address}")
+        return {200: True, 404: False}.get(response.status_code)
+
     def member_preferences(self, member: dict[str, Any]) -> dict[str, Any]:
         return self.call("GET", f"/members/{member['member_id']}/preferences")
 

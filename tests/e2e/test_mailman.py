@@ -113,7 +113,7 @@ def test_the_bot_on_a_real_mailman3_list(world, tmp_path: Path):
     # 1. subscribe by mail: Mailman's confirmation is answered, the bot becomes a member
     out = _seriesbot(stack, "subscribe", "demo")
     assert "subscribe request to devel-join@demo.seriesbot.test" in out
-    wait_for(lambda: BOT in mailman.members(list_id), 120, what="the bot a member (REST)")
+    wait_for(lambda: mailman.is_member(list_id, BOT), 120, what="the bot a member (REST)")
     welcome = wait_for(lambda: _rows(settings, Message, Message.list_notice == "welcome"), 60, what="welcome")
     assert welcome[0].status == "ignored"
     [confirm] = _rows(settings, Message, Message.list_notice == "confirm-join")
@@ -208,7 +208,7 @@ def test_the_bot_on_a_real_mailman3_list(world, tmp_path: Path):
     # 6. leave the same way
     out = _seriesbot(stack, "unsubscribe", "demo")
     assert "unsubscribe request to devel-leave@demo.seriesbot.test" in out
-    wait_for(lambda: BOT not in mailman.members(list_id), 120, what="the bot no longer a member")
+    wait_for(lambda: mailman.is_member(list_id, BOT) is False, 120, what="the bot no longer a member")
     wait_for(lambda: _rows(settings, Message, Message.list_notice == "goodbye"), 60, what="goodbye")
     [leave] = _rows(settings, Message, Message.list_notice == "confirm-leave")
     assert leave.status == "parsed"
