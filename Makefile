@@ -8,12 +8,12 @@ BIN    := $(VENV)/bin
 SYSTEM_PACKAGES := git git-email meson ninja-build gcc libc6-dev pkg-config util-linux bubblewrap python3-venv
 TEST_SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql
 
-.PHONY: run test system-deps test-system-deps venv services lint clean
+.PHONY: run test system-deps test-system-deps venv services lint clean mailman-venv
 
 run: system-deps $(BIN)/.installed
 	$(BIN)/seriesbot serve
 
-test: system-deps test-system-deps $(BIN)/.installed-test services
+test: system-deps test-system-deps $(BIN)/.installed-test services mailman-venv
 	$(BIN)/ruff check bot workers tests bench
 	$(BIN)/pytest -m "not bench and not docker" -p no:cacheprovider
 
@@ -44,6 +44,10 @@ $(BIN)/.installed-test: pyproject.toml $(BIN)/.installed
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
+# Mailman 3 core for tests/e2e/test_mailman.py, in its own virtualenv (.venv-mailman/), made once.
+mailman-venv: $(BIN)/.installed-test
+	$(BIN)/python -m tests.mailman3
+
 # Redis and PostgreSQL on 127.0.0.1, started when they are down (as on CI).
 services:
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { mkdir -p /var/lib/redis /var/log/redis; \
@@ -57,4 +61,4 @@ lint: $(BIN)/.installed-test
 	$(BIN)/ruff check bot workers tests bench
 
 clean:
-	rm -rf $(VENV) data test-artifacts
+	rm -rf $(VENV) .venv-mailman data test-artifacts

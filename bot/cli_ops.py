@@ -34,26 +34,27 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
-    """Send the subscription request; the list server's confirmation is answered when it arrives."""
+    """Send the join (or leave) request; the list server's confirmation is answered when it arrives,
+    and only then: the request's outbox row is what says the bot asked."""
     settings = _settings(args)
     _prepare(settings)
     from bot import queue
-    from bot.commands.subscription import subscription_request
+    from bot.commands.subscription import membership, subscription_request
     from bot.db.session import session_scope
     from bot.report.outbox import deliver_pending, queue_mail
 
+    action = "unsubscribe" if args.command == "unsubscribe" else "subscribe"
     project = settings.project(args.project)
-    try:
-        mail = subscription_request(settings, project)
-    except ValueError as exc:
-        print(f"seriesbot subscribe: {exc}", file=sys.stderr)
-        return 2
+    mail = subscription_request(settings, project, action)
     with session_scope(settings.database_url) as session:
         queued = queue_mail(session, mail, run_id=None, series_id=None)
     counts = deliver_pending(settings)
     queue.enqueue(queue.SEND_OUTBOX)
-    print(f"subscription request to {project.subscribe_address} ({project.subscribe_style}): "
-          f"{'queued' if queued else 'already queued'}; sent now: {counts['sent']}")
+    with session_scope(settings.database_url) as session:
+        state = membership(session, project.name)
+    print(f"{action} request to {mail.to[0]} ({project.subscribe_style}): "
+          f"{'queued' if queued else 'already queued'}; sent now: {counts['sent']}\n"
+          f"membership of {project.list_address}: {state}")
     return 0
 
 

@@ -103,6 +103,13 @@ class ParsedMail:
     ignore_reason: str | None = None  # set when the mail is not for us (our own, auto-reply, bounce)
     reject_reason: str | None = None  # set when it claims to be a patch we must not touch
     problems: tuple[str, ...] = ()  # malformed parts noticed while parsing
+    # what a list server did (bot.ingest.listmail): its own mail (confirm-join, welcome, probe,
+    # disabled, moderation, digest, ...), and what it changed in a post, undone above
+    list_notice: str | None = None
+    confirm_token: str | None = None
+    list_changes: tuple[str, ...] = ()  # "from-munged", "subject-prefix", "footer"
+    munged_from: str | None = None  # the From: as the list rewrote it; from_email is the author's
+    archived_at: str | None = None
 
     @property
     def thread_ids(self) -> tuple[str, ...]:

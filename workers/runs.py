@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from bot import queue
@@ -112,7 +112,7 @@ def claim(run_id: int, settings: Settings) -> RunPlan | None:
         series.state = "running"
         patches = []
         for p in series.patches:
-            raw = session.scalar(select(Message.raw).where(Message.id == p.message_pk))
+            raw = _raw(session, p.message_pk)
             patches.append(PatchInput(p.id, p.index, p.subject, raw or b""))
         done = {r.index for r in run.results if r.verdict not in ("pending", "running")}
         ref, mails = prerequisites(session, series)
@@ -165,7 +165,9 @@ def prerequisites(session: Session, series: Series) -> tuple[str | None, list[by
 
 
 def _raw(session: Session, message_pk: int) -> bytes:
-    return session.scalar(select(Message.raw).where(Message.id == message_pk)) or b""
+    """The mail to `git am`: the author's copy when the list server changed it (From munging,
+    subject prefix, footer), else the mail as stored."""
+    return session.scalar(select(func.coalesce(Message.author_raw, Message.raw)).where(Message.id == message_pk)) or b""
 
 
 def reuse_key(base: str, config_version: str, patch_ids: list[str | None], options: dict[str, Any]) -> str | None:

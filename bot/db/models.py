@@ -53,6 +53,12 @@ class Message(Base):
     # old mail (an import, or an archive read from before following began): assembled into the
     # history, never a reason to run or to mail
     history: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # the list server's own mail (confirm-join, welcome, probe, disabled, moderation, digest, ...):
+    # stored and marked, never tested or answered (bot.ingest.listmail)
+    list_notice: Mapped[str | None] = mapped_column(String(32), index=True)
+    # the mail as its author sent it when the list changed it (From munging, subject prefix, footer):
+    # what `git am` applies, so the commit has the real author; null when the list changed nothing
+    author_raw: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 class Series(Base):
     __tablename__ = "series"

@@ -15,6 +15,7 @@ from bot.db.models import Message, Patch, Series, utcnow
 from bot.db.session import lock_project, session_scope
 from bot.ingest import assemble
 from bot.ingest.b4compat import PERSON_TRAILERS
+from bot.ingest.listmail import author_copy
 from bot.ingest.parse import parse_mail
 from bot.ingest.patchid import patch_id
 from bot.logs import bound
@@ -27,8 +28,12 @@ log = logging.getLogger("seriesbot.ingest")
 
 def ingest_row(session: Session, settings: Settings, row: Message) -> str:
     """Parse one stored message and persist what it means, in the caller's transaction."""
-    parsed = parse_mail(row.raw, bot_address=settings.bot_address, command_prefix=settings.command_prefix)
+    parsed = parse_mail(row.raw, bot_address=settings.bot_address, command_prefix=settings.command_prefix,
+                        list_addresses=tuple(p.list_address for p in settings.projects.values()))
     _record_headers(row, parsed)
+    if parsed.list_changes and parsed.kind == "patch":  # git am gets the author's copy, not the list's
+        row.author_raw = author_copy(row.raw, changes=parsed.list_changes, author_name=parsed.from_name,
+                                     author_email=parsed.from_email, subject=parsed.subject)
     row.status = _route(session, settings, row, parsed)
     return row.status
 
@@ -67,8 +72,10 @@ def _record_headers(row: Message, parsed: ParsedMail) -> None:
 
 
 def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMail) -> str:
-    if _answer_confirmation(session, settings, row, parsed):
-        return "parsed"
+    if parsed.list_notice:  # the list server's own mail: marked; a confirmation the bot asked for answered
+        from bot.commands.subscription import handle_list_notice
+
+        return handle_list_notice(session, settings, row, parsed)
     if parsed.ignore_reason:
         row.reason = parsed.ignore_reason
         return "ignored"
@@ -97,30 +104,6 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
         return "parsed"
     row.reason = row.reason or "not a patch, a cover letter or a reply to one"
     return "parsed"
-
-
-def _answer_confirmation(session: Session, settings: Settings, row: Message, parsed: ParsedMail) -> bool:
-    """The list server asks us to confirm our subscription: answer it (before the auto-reply
-    filter, since list servers mark these mails as bulk or auto-generated)."""
-    from email.parser import BytesHeaderParser
-    from email.policy import compat32
-
-    from bot.commands.subscription import confirmation_reply, recognise
-    from bot.ingest.parse import addresses
-    from bot.report.outbox import queue_mail
-
-    if parsed.diff or parsed.list_id:
-        return False
-    headers = BytesHeaderParser(policy=compat32).parsebytes(row.raw)
-    reply_to = next(iter(addresses(str(headers.get("Reply-To", "") or ""))), "")
-    confirmation = recognise(parsed, reply_to, settings)
-    if confirmation is None:
-        return False
-    queue_mail(session, confirmation_reply(settings, confirmation, parsed.message_id), run_id=None, series_id=None)
-    row.project = confirmation.project
-    row.reason = f"subscription confirmation for {confirmation.project}: answered"
-    log.info("event=subscription-confirmed project=%s", confirmation.project)
-    return True
 
 
 def _candidates(session: Session, project: str, parsed: ParsedMail) -> list[assemble.SeriesView]:

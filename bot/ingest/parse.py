@@ -6,11 +6,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from dataclasses import replace
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from bot.ingest import b4compat
+from bot.ingest import b4compat, listmail
 from bot.receive.store import header_msgid, normalise_msgid
 from bot.records import CommandLine, ParsedMail, SubjectInfo
 
@@ -124,7 +125,10 @@ def find_commands(body: str, prefix: str) -> tuple[CommandLine, ...]:
     return tuple(commands)
 
 
-def _ignore_reason(msg: Message, from_email: str, bot_address: str, has_diff: bool) -> str | None:
+def _ignore_reason(msg: Message, from_email: str, bot_address: str, has_diff: bool,
+                   lm: listmail.ListMail) -> str | None:
+    if lm.notice:
+        return f"the list server's own mail ({lm.notice}): stored, never tested or answered"
     if msg.get("X-Seriesbot") or from_email.lower() == bot_address.lower():
         return "our own mail"
     loop = str(msg.get("X-Loop", "") or "").lower()
@@ -134,7 +138,10 @@ def _ignore_reason(msg: Message, from_email: str, bot_address: str, has_diff: bo
     if auto and auto != "no":
         return f"auto-submitted ({auto})"
     precedence = str(msg.get("Precedence", "") or "").strip().lower()
-    if precedence in ("bulk", "junk", "list") and not has_diff:
+    # a list server marks every post "Precedence: list" (Mailman 3 does): only a mail that is no post
+    # of a list (no List-Post, no Mailman verdict headers) is dropped for it
+    list_post = bool(lm.list_post) or "X-Mailman-Rule-Misses" in msg or "X-Mailman-Rule-Hits" in msg
+    if (precedence in ("bulk", "junk") or (precedence == "list" and not list_post)) and not has_diff:
         return f"precedence {precedence} without a patch"
     return_path = str(msg.get("Return-Path", "") or "").strip()
     if return_path == "<>":
@@ -145,7 +152,10 @@ def _ignore_reason(msg: Message, from_email: str, bot_address: str, has_diff: bo
     return None
 
 
-def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seriesbot:") -> ParsedMail:
+def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seriesbot:",
+               list_addresses: tuple[str, ...] = ()) -> ParsedMail:
+    """`list_addresses`: the posting addresses of the configured lists, to recognise a From: the
+    list rewrote (besides the mail's own List-Post)."""
     problems: list[str] = []
     try:
         msg = email.message_from_bytes(raw, policy=_POLICY)
@@ -160,7 +170,6 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
     if not msg.get("Date"):
         problems.append("no Date")
     subject = decode_header_value(msg.get("Subject"))
-    info = b4compat.parse_subject(subject) if subject else SubjectInfo(title="")
     from_name, from_email = parseaddr(decode_header_value(msg.get("From")))
     in_reply_to_ids = _msgids(str(msg.get("In-Reply-To", "") or ""))
     references = tuple(_msgids(str(msg.get("References", "") or "")))
@@ -172,6 +181,17 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
     except Exception as exc:
         problems.append(f"body unreadable: {exc!r}")
         body, attachments = "", []
+    # what the list server did: its own mail told from posts; prefix, From munging and footer undone,
+    # so the author is the person who wrote the mail and the footer is no part of the patch
+    lm = listmail.read_list_mail(msg, from_name=from_name, from_email=from_email, subject=subject, body=body,
+                                 list_id=list_id, list_addresses=tuple(a.lower() for a in list_addresses))
+    if lm.notice is None and (list_id or lm.list_post or lm.munged_from):
+        body, had_footer = listmail.strip_footer(body) if body else (body, False)
+        if had_footer:
+            lm = replace(lm, changes=(*lm.changes, "footer"))
+    problems.extend(lm.problems)
+    subject, from_name, from_email = lm.subject, lm.author_name, lm.author_email
+    info = b4compat.parse_subject(subject) if subject else SubjectInfo(title="")
     message, diff = split_patch(body)
     if not diff:
         for attachment in attachments:
@@ -186,8 +206,10 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
         reject = "the diff touches paths outside the tree (../) or inside .git/"
     if reject:
         problems.append(reject)
-    ignore = _ignore_reason(msg, from_email, bot_address, bool(diff))
-    if reject and not info.is_reply:
+    ignore = _ignore_reason(msg, from_email, bot_address, bool(diff), lm)
+    if lm.notice:
+        kind = "other"  # never a patch, a cover or a command, whatever a digest carries
+    elif reject and not info.is_reply:
         kind = "other"
     elif info.is_cover and info.is_patch_prefix and not info.is_reply:
         kind = "cover"
@@ -223,10 +245,15 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
         prerequisite_patch_ids=tuple(PREREQ_RE.findall(scan)),
         based_on=tuple(v for line in BASED_ON_RE.findall(scan) for v in (_msgids(line) or [line.strip()])),
         supersedes=tuple(v for line in SUPERSEDES_RE.findall(scan) for v in _msgids(line)),
-        commands=find_commands(body, command_prefix) if kind in ("reply", "other") else (),
+        commands=find_commands(body, command_prefix) if kind in ("reply", "other") and not lm.notice else (),
         ignore_reason=ignore,
         reject_reason=reject,
         problems=tuple(problems),
+        list_notice=lm.notice,
+        confirm_token=lm.confirm_token,
+        list_changes=lm.changes,
+        munged_from=lm.munged_from,
+        archived_at=lm.archived_at,
     )
 
 
