@@ -37,7 +37,8 @@ def test_still_failing_keeps_the_patch_that_broke_it_and_fixed_is_said():
     before = PatchState(True, {"a": 2, "b": 2})
     after = PatchState(True)
     details = {}
-    assert judge_tests(failing("a"), GREEN, before, after, 4, details, lambda n: False) == "fail"
+    # issue 11: failing only as patch 2 left it is "still broken" (blocked), not a failure of patch 4
+    assert judge_tests(failing("a"), GREEN, before, after, 4, details, lambda n: False) == "blocked"
     assert details["failed_tests"][0]["since"] == 2
     assert details["fixed_tests"] == ["b"]
 
@@ -55,8 +56,10 @@ def test_build_failure_with_errors_and_upstream_broken_too():
     status, test, _ = judge_build(broken, GREEN, PatchState(True), 1, details)
     assert (status, test) == ("fail", "skip") and details["build_errors"] == ["src/a.c:3:1: error: oops"]
     red = BaselineVerdict("b" * 40, False, frozenset(), True)
-    status, _, _ = judge_build(broken, red, PatchState(False), 1, {})
-    assert status == "warn"
+    details = {}
+    status, _, _ = judge_build(broken, red, PatchState(False), 1, details)
+    # issue 11: upstream that does not build is an infrastructure state, never a warn on the patch
+    assert status == "error" and details["upstream_broken"]
 
 
 def test_short_tail_starts_at_the_failure():
