@@ -25,6 +25,10 @@ LINKER_PREFIX_RE = re.compile(r"^(?:\S*/)?(?:[\w.-]+-)?ld(?:\.bfd|\.gold|\.lld)?
 LINKER_IN_FUNCTION_RE = re.compile(r"^(?P<obj>.+?): in function [`'‘](?P<name>[^'’]+)['’]:$")
 LINKER_AT_RE = re.compile(r"^(?P<path>[^\s:][^:\n]*?):(?P<line>\d+):(?: (?P<text>.+))?$")
 LINKER_SECTION_RE = re.compile(r"^(?P<obj>[^\s:][^:\n]*?):\((?P<section>[^)]*)\): (?P<text>.+)$")
+# what ld says after its "in function" line, without its own prefix: "file:line: undefined reference ..."
+LINKER_BARE_RE = re.compile(
+    r"^(?P<path>[^\s:][^:\n]*?):(?:(?P<line>\d+)|\((?P<section>[^)]*)\)): (?P<text>(?:undefined reference to|"
+    r"multiple definition of|more undefined references to|relocation |first defined here).*)$")
 COLLECT2_RE = re.compile(r"^collect2: error: ld returned \d+ exit status$")
 FAILED_RE = re.compile(r"^FAILED: (?:\[code=\d+\] )?(?P<outputs>.+)$")
 STATUS_RE = re.compile(r"^\[\d+/\d+\] ")
@@ -157,6 +161,12 @@ def parse_build_log(lines: Iterable[str], paths: Paths, max_errors: int = 50,
                     link_function = in_fn.group("name")
                     continue
                 message = _linker_message(rest, paths, target, link_function)
+            elif (bare := LINKER_BARE_RE.match(line)) is not None:
+                kind = "warning" if bare.group("text").startswith("first defined here") else "error"
+                if kind == "error":
+                    message = CompilerMessage(paths.relative(bare.group("path")), int(bare.group("line") or 0), 0,
+                                              "error", _text(bare.group("text"), paths), function=link_function,
+                                              target=target)
             elif COLLECT2_RE.match(line):
                 if not block_has_error:
                     message = CompilerMessage("", 0, 0, "error", "ld returned 1 exit status", target=target)

@@ -19,6 +19,11 @@ def wrap(text: str, indent: str = "") -> list[str]:
                          break_long_words=True, break_on_hyphens=False) or [indent]
 
 
+def step(text: str) -> list[str]:
+    """A step's line, continued under the step's text."""
+    return textwrap.wrap(text, WIDTH, subsequent_indent=IN, break_long_words=True, break_on_hyphens=False) or [""]
+
+
 def seconds(durations: dict[str, float], key: str) -> str:
     value = durations.get(key)
     if not isinstance(value, int | float):
@@ -132,7 +137,7 @@ def test_lines(result: Any) -> list[str]:
     ran = tests_ran(d)
     lines: list[str] = []
     if result.test == "ok":
-        lines.extend(wrap(f"test    ok{took}" + (f": {ran}" if ran else "")))
+        lines.extend(step(f"test    ok{took}" + (f": {ran}" if ran else "")))
     elif result.test in ("fail", "blocked"):
         failed = d.get("failed_tests") or []
         new = [t for t in failed if t.get("since") == result.index]
@@ -141,7 +146,7 @@ def test_lines(result: Any) -> list[str]:
             head = f"test    still failing (not this patch's doing){took}"
         else:
             head = f"test    FAILED{took}" + (f": {len(new)} new failure(s)" if new else ": still failing")
-        lines.extend(wrap(head + (f"; {ran}" if ran else "")))
+        lines.extend(step(head + (f"; {ran}" if ran else "")))
         for t in new[:5]:
             lines.append(f"{IN}{t['name']} ({t.get('status', 'FAIL')}, new in this patch)")
             for tail in (t.get("log_tail") or "").splitlines()[-5:]:

@@ -5,7 +5,7 @@ Everything else is behind the dashboard link."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.records import OutgoingMail
@@ -158,7 +158,8 @@ def _reproduce(run: RunView, result: ResultView | None, ctx: MailContext) -> lis
         jobs = _jobs(ran)
         lines.extend(f"  {line.replace('{jobs}', jobs)}" for line in ctx.reproduce)
     elif isinstance(ran, dict):
-        lines.extend(command_lines(ran, ctx.native_options, ctx.host_paths))
+        native = {**{scrub(k, ctx.host_paths): v for k, v in ctx.native_options.items()}, **ctx.native_options}
+        lines.extend(command_lines(ran, native, ctx.host_paths))
     else:
         lines.extend(f"  {c}" for c in ctx.build_commands)
     return lines
@@ -222,7 +223,27 @@ def _headers(verdict: str | None, ctx: MailContext) -> dict[str, str]:
     }
 
 
+def _clean(value: Any, ctx: MailContext) -> Any:
+    """Stored text with the bot's paths replaced, before it is wrapped (a wrapped path is not found)."""
+    if isinstance(value, str):
+        return scrub(value, ctx.host_paths)
+    if isinstance(value, list | tuple):
+        return type(value)(_clean(v, ctx) for v in value)
+    if isinstance(value, dict):
+        return {k: _clean(v, ctx) for k, v in value.items()}
+    return value
+
+
+def clean_view(run: RunView, ctx: MailContext) -> RunView:
+    if not ctx.host_paths:
+        return run
+    results = tuple(replace(r, details=_clean(r.details, ctx)) for r in run.results)
+    return replace(run, error=_clean(run.error, ctx), results=results)
+
+
 def render_patch_reply(run: RunView, result: ResultView, ctx: MailContext) -> OutgoingMail:
+    run = clean_view(run, ctx)
+    result = replace(result, details=_clean(result.details, ctx)) if ctx.host_paths else result
     steps = failed_steps(result)
     verdict = verdict_word(result.verdict)
     head = f"{verdict}: patch {result.index}/{run.total}" + (f" ({', '.join(steps)})" if steps else "")
@@ -248,6 +269,7 @@ def render_patch_reply(run: RunView, result: ResultView, ctx: MailContext) -> Ou
 
 
 def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None = None) -> OutgoingMail:
+    run = clean_view(run, ctx)
     results = run.results
     counts = {v: sum(1 for r in results if r.verdict == v) for v in ("ok", "warn", "fail", "blocked", "skip", "error")}
     verdict = run.verdict if run.state == "done" else ("error" if run.state == "error" else run.state)
@@ -312,6 +334,7 @@ def wrap_title(lead: str, title: str) -> list[str]:
 
 def render_admin_alert(run: RunView, ctx: MailContext, admins: tuple[str, ...]) -> OutgoingMail:
     """Infrastructure faults go to the admins, never to the list as the author's fault."""
+    run = clean_view(run, ctx)
     error_lines = [w for line in (run.error or "unknown error").splitlines() for w in _wrap(line.strip(), "  ")]
     upstream = (run.error or "").startswith("upstream ")
     body = [f"Run {run.run_id} of series {run.series_id} ({run.project}: {run.title}) failed on our side:", "",

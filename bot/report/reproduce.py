@@ -39,19 +39,45 @@ def reader_argv(argv: list[str], native_options: Mapping[str, tuple[str, ...]],
 
 
 def shell_lines(argv: list[str], indent: str = "  ", width: int = WIDTH) -> list[str]:
-    """A command as copy-pasteable shell lines: words never split, continued with ` \\`."""
-    words = [shlex.quote(a) for a in argv]
+    """A command as copy-pasteable shell lines, continued with ` \\`; a word longer than a line is
+    double-quoted and continued inside its quotes (the shell drops a backslash-newline there)."""
     lines: list[str] = []
     current = indent
-    for word in words:
-        candidate = word if current.strip() == "" else f"{current.rstrip()} {word}"
-        if current.strip() and len(candidate) + 2 > width:
+    for arg in argv:
+        word = shlex.quote(arg)
+        room = width - len(indent) - 6
+        if len(word) > room:
+            pieces = _long_word(arg, room)
+            if current.strip():
+                lines.append(current.rstrip() + " \\")
+            # inside the quotes, a continuation line's indent would be part of the word: none
+            lines.append(indent + "    " + pieces[0])
+            lines.extend(pieces[1:-1])
+            current = pieces[-1] if len(pieces) > 1 else lines.pop()
+            continue
+        if current.strip() and len(current) + 1 + len(word) + 2 > width:
             lines.append(current.rstrip() + " \\")
             current = indent + "    " + word
         else:
-            current = candidate if current.strip() else indent + word
+            current = f"{current} {word}" if current.strip() else indent + word
     lines.append(current.rstrip())
     return lines
+
+
+def _long_word(arg: str, room: int) -> list[str]:
+    """`"...\\` pieces of one double-quoted word; the last piece ends the quote."""
+    escaped = "".join("\\" + c if c in '\\"$`' else c for c in arg)
+    pieces: list[str] = []
+    text = '"' + escaped + '"'
+    while len(text) > room:
+        cut = text.rfind(" ", 1, room)
+        cut = cut + 1 if cut > room // 2 else room
+        while text[cut - 1] == "\\":  # never split an escape from what it escapes
+            cut -= 1
+        pieces.append(text[:cut] + "\\")
+        text = text[cut:]
+    pieces.append(text)
+    return pieces
 
 
 def command_lines(commands: Mapping[str, list[str]], native_options: Mapping[str, tuple[str, ...]],

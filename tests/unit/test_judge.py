@@ -75,3 +75,34 @@ def test_only_warnings_on_added_lines_are_the_patch_s():
                 CompilerMessage("src/a.c", 3, 5, "warning", "unused variable 'c'"),
                 CompilerMessage("src/other.c", 2, 1, "warning", "elsewhere")]
     assert new_warnings(warnings, diff) == ["src/a.c:2:5: warning: unused variable 'b'"]
+
+
+def test_a_patch_that_only_inherits_the_broken_build_is_blocked_and_a_new_error_is_its_own():
+    first = CompilerMessage("src/net.c", 10, 3, "error", "'foo' undeclared", function="netCreate")
+    broken = StepOutcome("fail", 1.0, messages=[first])
+    details1: dict = {}
+    status, _, state = judge_build(broken, GREEN, PatchState(True), 1, details1)
+    assert status == "fail" and details1["build_errors_since"] == [1]
+    # patch 2 changes nothing there: the same error (moved by 2 lines) is patch 1's
+    moved = StepOutcome("fail", 1.0, messages=[CompilerMessage("src/net.c", 12, 3, "error", "'foo' undeclared",
+                                                               function="netCreate")])
+    details2: dict = {}
+    status, test, state = judge_build(moved, GREEN, state, 2, details2)
+    assert (status, test) == ("blocked", "skip") and "still broken since patch 1" in details2["build_note"]
+    assert details2["build_errors_since"] == [1]
+    # patch 3 adds an error of its own while the tree is still broken: failed, its error first
+    own = CompilerMessage("src/virsh.c", 5, 1, "error", "expected ';'")
+    details3: dict = {}
+    status, _, state = judge_build(StepOutcome("fail", 1.0, messages=[moved.messages[0], own]), GREEN, state, 3,
+                                   details3)
+    assert status == "fail" and details3["build_errors"][0].startswith("src/virsh.c:5:1: error: expected ';'")
+    assert details3["build_errors_since"] == [3, 1] and "1 new error" in details3["build_note"]
+
+
+def test_failing_tests_inherited_from_an_earlier_patch_are_blocked_and_a_new_one_fails():
+    before = PatchState(True, {"a": 1})
+    details: dict = {}
+    assert judge_tests(failing("a"), GREEN, before, PatchState(True), 2, details, lambda n: False) == "blocked"
+    details = {}
+    assert judge_tests(failing("a", "b"), GREEN, before, PatchState(True), 2, details, lambda n: False) == "fail"
+    assert [t["since"] for t in details["failed_tests"]] == [1, 2]
