@@ -42,7 +42,8 @@ def test_counts(tests: list[TestOutcome]) -> dict[str, Any]:
     """{"run": n, "skipped": n, "suites": {suite: n}}: every reply says how many tests ran."""
     ran = [t for t in tests if t.status != "SKIP"]
     suites = Counter(t.suite or "default" for t in ran)
-    return {"run": len(ran), "skipped": len(tests) - len(ran), "suites": dict(suites.most_common())}
+    return {"run": len(ran), "skipped": len(tests) - len(ran),
+            "suites": dict(sorted(suites.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
 def not_built_here(ptree: tree.ProjectTree, ws: Workspace, parent: str, commit: str) -> list[str]:

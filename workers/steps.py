@@ -161,8 +161,10 @@ def read_testlog(build: Path, tail_bytes: int = 1500) -> list[TestOutcome]:
         except ValueError:
             continue
         output = (entry.get("stdout") or "") + (entry.get("stderr") or "")
+        # meson names a test "project:suite / name" (older versions also list "suite")
         suites = entry.get("suite") or []
-        suite = str(suites[0]) if isinstance(suites, list) and suites else ""
+        head, sep, _ = str(entry.get("name", "")).partition(" / ")
+        suite = str(suites[0]) if isinstance(suites, list) and suites else (head if sep else "")
         tests.append(TestOutcome(
             name=str(entry.get("name", "?")), status=str(entry.get("result", "ERROR")),
             duration=float(entry.get("duration") or 0.0), log_tail=output[-tail_bytes:],
