@@ -27,7 +27,7 @@ run: system-deps $(BIN)/.installed
 
 test: system-deps test-system-deps $(BIN)/.installed-test services
 	$(BIN)/ruff check bot workers tests bench
-	$(BIN)/pytest -m "not bench and not docker" -p no:cacheprovider
+	$(BIN)/pytest -m "not bench and not docker and not libvirt" -p no:cacheprovider
 
 # Debian/Ubuntu packages, installed only when missing (needs root or sudo).
 system-deps:
