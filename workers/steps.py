@@ -112,8 +112,20 @@ def _outcome(result: CommandResult, what: str) -> StepOutcome:
     return StepOutcome("ok" if result.returncode == 0 else "fail", result.duration, result.output_path)
 
 
-def needs_setup(build: Path) -> bool:
-    return not (build / "build.ninja").exists() or not (build / "meson-private" / "coredata.dat").exists()
+SETUP_STAMP = ".seriesbot-setup.json"  # the setup argv a build directory was made with
+
+
+def needs_setup(build: Path, setup: list[str] | None = None) -> bool:
+    """No configured build directory yet, or one made with other setup arguments (the project's
+    options changed: its old build directory would go on building the old configuration)."""
+    if not (build / "build.ninja").exists() or not (build / "meson-private" / "coredata.dat").exists():
+        return True
+    if setup is None:
+        return False
+    try:
+        return json.loads((build / SETUP_STAMP).read_text()) != setup
+    except (OSError, ValueError):
+        return True
 
 
 def run_build(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str) -> StepOutcome:
@@ -124,11 +136,13 @@ def run_build(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str) -> St
     paths = buildlog.Paths(src, build)
     argv = {"setup": expand(cfg.setup, src, build, keep_paths=True)} if cfg.setup else {}
     setup_duration = 0.0
-    if needs_setup(build) and cfg.setup:
+    setup = expand(cfg.setup, src, build)
+    if cfg.setup and needs_setup(build, setup):
         if build.exists():
             shutil.rmtree(build)
-        result = _run(expand(cfg.setup, src, build), ws, log_dir / f"{name}-setup.log",
-                      limits_for(cfg, cfg.setup_timeout))
+        result = _run(setup, ws, log_dir / f"{name}-setup.log", limits_for(cfg, cfg.setup_timeout))
+        if result.ok:
+            (build / SETUP_STAMP).write_text(json.dumps(setup))
         outcome = _outcome(result, "configure")
         outcome.argv, outcome.setup_duration, outcome.duration = argv, result.duration, 0.0
         if outcome.status != "ok":

@@ -203,3 +203,21 @@ def test_an_upstream_that_does_not_configure_is_an_infrastructure_state_for_the_
         mails_out = s.scalars(select(OutboundMail)).all()
         assert [(m.kind, m.to) for m in mails_out] == [("admin-alert", ["admin@example.org"])]
         assert "upstream does not build" in mails_out[0].subject and "gen.py" in mails_out[0].body
+
+
+def test_a_build_directory_is_configured_again_when_the_setup_arguments_change(tmp_path):
+    from bot.settings import BuildSettings
+
+    src, build = tmp_path / "src", tmp_path / "build"
+    src.mkdir()
+    (src / "meson.build").write_text("project('t', 'c')\nexecutable('t', 't.c')\n")
+    (src / "t.c").write_text("int main(void) { return 0; }\n")
+    ws = steps.Workspace(src, build)
+    cfg = BuildSettings(setup=("meson", "setup", "{build}", "{src}"))
+    first = steps.run_build(cfg, ws, tmp_path / "logs", "a")
+    again = steps.run_build(cfg, ws, tmp_path / "logs", "b")
+    assert first.status == again.status == "ok" and first.setup_duration > 0 and again.setup_duration == 0
+    changed = replace(cfg, setup=(*cfg.setup, "-Dbuildtype=release"))
+    third = steps.run_build(changed, ws, tmp_path / "logs", "c")
+    assert third.status == "ok" and third.setup_duration > 0
+    assert "release" in (build / "meson-info" / "intro-buildoptions.json").read_text()
