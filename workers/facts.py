@@ -68,5 +68,5 @@ def upstream_broken(settings: Settings, project: ProjectSettings, sha: str, fall
     lines = [f"upstream {sha[:12]} does not configure or build with this project's configuration, so no "
              "patch was tested (a missing build dependency on the worker, or upstream itself broken)."]
     lines += [f"  {e}" for e in list(errors)[:10]]
-    lines.append(f"  log: {log_path}")
+    lines.append(f"  the same build with the first patch: {log_path}")
     return UpstreamBroken("\n".join(lines))

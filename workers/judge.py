@@ -72,6 +72,7 @@ def judge_build(built: StepOutcome, base: BaselineVerdict, state: PatchState, in
         details["build_note"] = built.note
     details["test_note"] = "not run: the build failed"
     if not base.build_ok:
+        details["build_errors"] = [str(m) for m in errors][:MAX_ERRORS]
         details["upstream_broken"] = True
         details["build_note"] = (f"upstream {base.sha[:12]} does not build with this configuration either: "
                                  "not tested (an infrastructure problem, the admins are told)")

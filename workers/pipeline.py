@@ -268,7 +268,7 @@ class SeriesRun:
             build_status, test_status, new_state = judge_build(built, base, state, pin.index, details)
             if details.get("upstream_broken"):
                 raise facts.upstream_broken(self.settings, self.project, base.sha, details.get("build_errors", []),
-                                            logs["build"])
+                                            self.settings.logs_dir / logs["build"])
             if build_status != "ok" and (submodule_notes or self.fetch_notes):
                 details["submodule_notes"] = [*self.fetch_notes, *submodule_notes]
             ran = [built]
