@@ -149,9 +149,12 @@ def submodule_url(tree: ProjectTree, sub: Submodule) -> str:
     mapped = dict(tree.submodule_urls).get(sub.path)
     if mapped:
         return mapped
-    if sub.url.startswith(("./", "../")):
-        return str(Path(tree.upstream.rstrip("/")) / sub.url) if "://" not in tree.upstream else \
-            tree.upstream.rstrip("/") + "/" + sub.url
+    if sub.url.startswith(("./", "../")):  # as git resolves it: against upstream's URL as a folder
+        if "://" in tree.upstream:
+            from urllib.parse import urljoin
+
+            return urljoin(tree.upstream.rstrip("/") + "/", sub.url)
+        return os.path.normpath(Path(tree.upstream.rstrip("/")) / sub.url)
     return sub.url
 
 
