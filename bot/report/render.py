@@ -389,6 +389,7 @@ def render_incomplete(view: IncompleteView, ctx: MailContext) -> OutgoingMail:
 
 def render_refused(run: RunView, ctx: MailContext, requester: str) -> OutgoingMail:
     """A requested run that could not be done as asked (a base that does not exist): to the requester."""
+    run = clean_view(run, ctx)
     first = run.results[0] if run.results else None
     target = run.cover_msgid or (first.message_id if first else None)
     subject = run.cover_subject or (first.subject if first else run.title)

@@ -43,16 +43,20 @@ def mail_context(settings: Settings, project: ProjectSettings) -> MailContext:
     return MailContext(public_url=settings.public_url, bot_name=settings.bot_name, bot_address=settings.bot_address,
                        command_prefix=settings.command_prefix, build_commands=tuple(commands),
                        to=project.report.to, cc_list=project.report.cc_list, max_bytes=project.report.max_bytes,
-                       reproduce=project.report.reproduce, host_paths=host_paths(settings),
+                       reproduce=project.report.reproduce, host_paths=host_paths(settings, project),
                        native_options=native_options(b.setup))
 
 
-def host_paths(settings: Settings) -> tuple[tuple[str, str], ...]:
+def host_paths(settings: Settings, project: ProjectSettings | None = None) -> tuple[tuple[str, str], ...]:
     """The bot's own paths in any text we mail, and what a reader sees instead: build directories are
-    `build`, source trees the reader's clone, step logs their dashboard address."""
+    `build`, source trees the reader's clone, step logs their dashboard address, a local upstream or
+    submodule mirror its name."""
     data = re.escape(str(settings.data_dir))
     work = rf"{data}/work/[^/\s]+/[^/\s]+"
+    mirrors = [u for u in ((project.upstream, *project.submodules.values()) if project else ())
+               if u.startswith("/") and not u.startswith(str(settings.data_dir))]
     return (
+        *((re.escape(u.rstrip("/")), Path(u.rstrip("/")).name) for u in sorted(mirrors, key=len, reverse=True)),
         (rf"{work}/mirror\.git/worktrees/[^/\s]+/", ".git/"),
         (rf"{work}/[^/\s]*build[^/\s]*", "build"),
         (rf"{work}/[^/\s]+/", ""),
