@@ -195,3 +195,15 @@ def patch_lines(result: Any) -> list[str]:
     if result.details.get("reused_note"):
         lines.extend(wrap(f"note    {result.details['reused_note']}"))
     return [*lines, *apply_lines(result), *build_lines(result), *test_lines(result), *rules_lines(result)]
+
+
+def cell(status: str) -> str:
+    """A summary table cell."""
+    return {"ok": "ok", "fail": "FAIL", "warn": "warn", "blocked": "still", "skip": "-", "error": "ERR",
+            "pending": "..."}.get(status, status)[:5].ljust(5)
+
+
+def wrap_title(lead: str, title: str) -> list[str]:
+    """A table row: the whole subject, continued under its own column when it is long."""
+    return textwrap.wrap(title, WIDTH, initial_indent=lead, subsequent_indent=" " * len(lead),
+                         break_long_words=True, break_on_hyphens=False) or [lead.rstrip()]

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.records import OutgoingMail
-from bot.report.patchtext import WIDTH, patch_lines, wrap
-from bot.report.reproduce import command_lines, fold_long_lines, scrub
+from bot.report.patchtext import cell as _cell
+from bot.report.patchtext import patch_lines, wrap, wrap_title
+from bot.report.reproduce import command_lines, fold_long_lines, jobs_used, scrub
 
 STEPS = ("apply", "build", "test", "rules")
 
@@ -155,7 +156,7 @@ def _reproduce(run: RunView, result: ResultView | None, ctx: MailContext) -> lis
     ran = (result.details.get("commands") if result else None) or next(
         (r.details["commands"] for r in run.results if r.details.get("commands")), None)
     if ctx.reproduce:
-        jobs = _jobs(ran)
+        jobs = jobs_used(ran)
         lines.extend(f"  {line.replace('{jobs}', jobs)}" for line in ctx.reproduce)
     elif isinstance(ran, dict):
         native = {**{scrub(k, ctx.host_paths): v for k, v in ctx.native_options.items()}, **ctx.native_options}
@@ -163,16 +164,6 @@ def _reproduce(run: RunView, result: ResultView | None, ctx: MailContext) -> lis
     else:
         lines.extend(f"  {c}" for c in ctx.build_commands)
     return lines
-
-
-def _jobs(commands: Any) -> str:
-    """The parallelism the bot used, read back from the test command ("--num-processes 2")."""
-    if isinstance(commands, dict):
-        for argv in commands.values():
-            for flag in ("--num-processes", "-j"):
-                if flag in argv and argv.index(flag) + 1 < len(argv):
-                    return str(argv[argv.index(flag) + 1])
-    return "$(nproc)"
 
 
 def _recipients(run: RunView, author: str, ctx: MailContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -317,19 +308,6 @@ def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None =
         message_id=f"seriesbot.run-{run.run_id}.summary@{ctx.domain}",
         headers=_headers(verdict, ctx),
     )
-
-
-def _cell(status: str) -> str:
-    return {"ok": "ok", "fail": "FAIL", "warn": "warn", "blocked": "still", "skip": "-", "error": "ERR",
-            "pending": "..."}.get(status, status)[:5].ljust(5)
-
-
-def wrap_title(lead: str, title: str) -> list[str]:
-    """A table row: the whole subject, continued under its own column when it is long."""
-    import textwrap
-
-    return textwrap.wrap(title, WIDTH, initial_indent=lead, subsequent_indent=" " * len(lead),
-                         break_long_words=True, break_on_hyphens=False) or [lead.rstrip()]
 
 
 def render_admin_alert(run: RunView, ctx: MailContext, admins: tuple[str, ...]) -> OutgoingMail:

@@ -150,3 +150,13 @@ def _meson_value(raw: str) -> str | None:
     if m:
         return ",".join(re.findall(r"'([^'\\]*)'", m.group(1)))
     return None
+
+
+def jobs_used(commands: object) -> str:
+    """The parallelism the bot used, read back from the test command ("--num-processes 2")."""
+    if isinstance(commands, dict):
+        for argv in commands.values():
+            for flag in ("--num-processes", "-j"):
+                if flag in argv and argv.index(flag) + 1 < len(argv):
+                    return str(argv[argv.index(flag) + 1])
+    return "$(nproc)"
