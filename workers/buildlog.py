@@ -162,8 +162,7 @@ def parse_build_log(lines: Iterable[str], paths: Paths, max_errors: int = 50,
                     continue
                 message = _linker_message(rest, paths, target, link_function)
             elif (bare := LINKER_BARE_RE.match(line)) is not None:
-                kind = "warning" if bare.group("text").startswith("first defined here") else "error"
-                if kind == "error":
+                if not bare.group("text").startswith("first defined here"):  # that one is context
                     message = CompilerMessage(paths.relative(bare.group("path")), int(bare.group("line") or 0), 0,
                                               "error", _text(bare.group("text"), paths), function=link_function,
                                               target=target)
