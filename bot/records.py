@@ -14,6 +14,7 @@ class Status(enum.StrEnum):
     OK = "ok"
     WARN = "warn"
     FAIL = "fail"
+    BLOCKED = "blocked"  # fails only as an earlier patch of the series made it fail ("still broken")
     SKIP = "skip"  # not run, with a reason (an earlier step or patch failed)
     ERROR = "error"  # the bot's own fault: infrastructure, never the author's
 
@@ -28,7 +29,7 @@ class Status(enum.StrEnum):
 
 _RANK = {
     Status.SKIP: 0, Status.OK: 1, Status.PENDING: 2, Status.RUNNING: 3,
-    Status.WARN: 4, Status.FAIL: 5, Status.ERROR: 6,
+    Status.WARN: 4, Status.BLOCKED: 5, Status.FAIL: 6, Status.ERROR: 7,
 }
 
 
@@ -137,9 +138,15 @@ class CompilerMessage:
     column: int
     kind: str  # "error" | "warning"
     text: str
+    function: str = ""  # the function it is in ("In function 'foo':", the linker's "in function")
+    target: str = ""  # what ninja failed to make ("FAILED: src/libvirtd")
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.kind}: {self.text}"
+        where = self.path
+        if where and self.line:
+            where += f":{self.line}" + (f":{self.column}" if self.column else "")
+        text = f"{where}: {self.kind}: {self.text}" if where else f"{self.kind}: {self.text}"
+        return text + (f" (in function '{self.function}')" if self.function else "")
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ class TestOutcome:
     status: str  # meson's: OK, FAIL, SKIP, TIMEOUT, EXPECTEDFAIL, UNEXPECTEDPASS, ERROR
     duration: float = 0.0
     log_tail: str = ""
+    suite: str = ""  # meson's first suite of the test ("syntax-check"), without the project prefix
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,8 @@ class BuildSettings:
     max_write_mb: int = 4096
     # "every": build and test after every patch (the mission); "last": only the last patch is tested
     test_mode: str = "every"
+    # a ninja build goes on after a failure (`-k 0`), so every target a patch breaks is reported
+    keep_going: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,9 @@ class ReportSettings:
     cc_list: bool = True
     dry_run: bool = False
     max_bytes: int = 10 * 1024
+    # lines shown under "Reproduce locally" after the git fetch/checkout, instead of the commands
+    # the bot ran ({jobs}: the parallelism it used); empty: the commands that ran, in a reader's paths
+    reproduce: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,8 @@ class ProjectSettings:
     subscribe_address: str = ""  # e.g. devel-join@lists.libvirt.org (Mailman 3) or devel-request@ (Mailman 2)
     subscribe_style: str = "mailman3"  # mailman3: empty mail to -join@; mailman2: "subscribe" to -request@
     incomplete_after: float = 6 * 3600.0
+    # submodule path -> the URL the worker mirrors it from instead of .gitmodules' (an offline mirror)
+    submodules: dict[str, str] = field(default_factory=dict)
     build: BuildSettings = field(default_factory=BuildSettings)
     rules: RuleSettings = field(default_factory=RuleSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
@@ -248,6 +255,11 @@ def _load_project(path: Path) -> ProjectSettings:
                 kwargs[key] = RuleSettings(section.profiles, section.disabled, dict(sev))
             else:
                 kwargs[key] = _section(value, nested[key], f"{where}.{key}")
+        elif key == "submodules":
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                      for k, v in value.items()):
+                raise ConfigError(f"{where}.submodules: expected a table of \"path\" = \"url\"")
+            kwargs[key] = {k.strip("/"): v for k, v in value.items()}
         elif key in ("maintainers",):
             if not isinstance(value, list):
                 raise ConfigError(f"{where}.{key}: expected a list of addresses")
@@ -266,6 +278,18 @@ def _load_project(path: Path) -> ProjectSettings:
     if project.report.to not in ("list", "author"):
         raise ConfigError(f"{where}.report.to: must be 'list' or 'author'")
     return project
+
+
+def _with_config_dir(project: ProjectSettings, base: Path) -> ProjectSettings:
+    """`{config}` in build commands is the configuration folder (a meson native file kept there)."""
+    b = project.build
+    if not any("{config}" in a for a in (*b.setup, *b.build, *b.test)):
+        return project
+    def sub(argv: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(a.replace("{config}", str(base)) for a in argv)
+
+    build = BuildSettings(**{**asdict(b), "setup": sub(b.setup), "build": sub(b.build), "test": sub(b.test)})
+    return ProjectSettings(**{**project.__dict__, "build": build})
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -317,7 +341,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str
     projects_dir = base / data.get("projects_dir", "projects")
     projects: dict[str, ProjectSettings] = {}
     for project_file in sorted(projects_dir.glob("*.toml")):
-        project = _load_project(project_file)
+        project = _with_config_dir(_load_project(project_file), base)
         if project.name in projects:
             raise ConfigError(f"{project_file.name}: project {project.name!r} defined twice")
         if project.demo and not Path(project.upstream).is_absolute():

@@ -1,7 +1,9 @@
 """Pure: blame only what the patch did. Compare a patch's build and test outcome with upstream's
 own verdict and with the patch before it: new failures are the patch's, failures upstream has too
 are not, a test that passes when re-run alone is flaky, and a patch that repairs an earlier one is
-said to fix it."""
+said to fix it. A patch that fails exactly as an earlier patch of the series left the tree is
+"blocked" (still broken since that patch), not failed; any error it adds is its own. Upstream that
+does not build is nobody's fault on the list: an infrastructure state for the admins."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.records import CompilerMessage
 from workers.baseline import BaselineVerdict
 from workers.steps import StepOutcome
+
+MAX_ERRORS = 20  # build errors kept per patch for the reply and the API (the log has them all)
 
 
 @dataclass
@@ -20,6 +25,13 @@ class PatchState:
     build_ok: bool
     failed_tests: dict[str, int] = field(default_factory=dict)  # test -> the patch that broke it
     build_broken_by: int | None = None
+    build_errors: dict[str, int] = field(default_factory=dict)  # error key -> the patch that brought it
+
+
+def error_key(message: CompilerMessage) -> str:
+    """The same error after a later patch: its file, function and text, not its line (a later patch
+    that edits the file moves it) nor the target (several objects report one header's error)."""
+    return f"{message.path}|{message.function}|{message.kind}|{message.text}"
 
 
 def short_tail(text: str, lines: int = 8) -> str:
@@ -35,7 +47,10 @@ def short_tail(text: str, lines: int = 8) -> str:
 
 def judge_build(built: StepOutcome, base: BaselineVerdict, state: PatchState, index: int,
                 details: dict[str, Any]) -> tuple[str, str, PatchState]:
-    """(build status, test status when the build did not pass, the state after this patch)."""
+    """(build status, test status when the build did not pass, the state after this patch). A
+    build status of "error" with details["upstream_broken"] means upstream itself does not build:
+    the run stops as an infrastructure state (upstream's verdict is only looked at here, after a
+    failure)."""
     after = PatchState(build_ok=built.status == "ok", failed_tests=dict(state.failed_tests),
                        build_broken_by=None if built.status == "ok" else (state.build_broken_by or index))
     if built.status == "error":
@@ -45,15 +60,40 @@ def judge_build(built: StepOutcome, base: BaselineVerdict, state: PatchState, in
         if not state.build_ok and state.build_broken_by:
             details["build_note"] = f"build fixed by this patch (broken since patch {state.build_broken_by})"
         return "ok", "pending", after
-    details["build_errors"] = [str(m) for m in built.messages if m.kind == "error"][:5]
+    errors = [m for m in built.messages if m.kind == "error"]
+    keys = [error_key(m) for m in errors] or [f"||error|{built.note or 'build failed'}"]
+    report = built.report
+    if report is not None:
+        details["build_error_count"] = max(report.error_count, len(errors))
+        details["build_warning_count"] = report.warning_count
+        if report.failed_targets:
+            details["build_failed_targets"] = report.failed_targets[:MAX_ERRORS]
     if built.note:
         details["build_note"] = built.note
     details["test_note"] = "not run: the build failed"
     if not base.build_ok:
-        details["build_note"] = "upstream fails to build as well: not blamed on this patch"
-        return "warn", "skip", after
-    if not state.build_ok and state.build_broken_by:
-        details["build_note"] = f"still broken since patch {state.build_broken_by}"
+        details["build_errors"] = [str(m) for m in errors][:MAX_ERRORS]
+        details["upstream_broken"] = True
+        details["build_note"] = (f"upstream {base.sha[:12]} does not build with this configuration either: "
+                                 "not tested (an infrastructure problem, the admins are told)")
+        return "error", "skip", after
+    broken_before = not state.build_ok and state.build_broken_by is not None
+    since = [state.build_errors.get(k, index) if broken_before else index for k in keys]
+    after.build_errors = dict(zip(keys, since, strict=True))
+    new = [i for i, s in enumerate(since) if s == index]
+    order = new + [i for i, s in enumerate(since) if s != index]  # the patch's own errors first
+    details["build_errors"] = [str(errors[i]) for i in order if i < len(errors)][:MAX_ERRORS]
+    details["build_error_targets"] = [errors[i].target for i in order if i < len(errors)][:MAX_ERRORS]
+    details["build_errors_since"] = [since[i] for i in order if i < len(errors)][:MAX_ERRORS]
+    details["build_error_keys"] = [[k, s] for k, s in after.build_errors.items()][:500]
+    if broken_before and not new:
+        details["build_note"] = (f"still broken since patch {state.build_broken_by}: it fails as that patch "
+                                 "left the tree, and adds no error of its own")
+        return "blocked", "skip", after
+    if broken_before:
+        old = len(keys) - len(new)
+        details["build_note"] = (f"{len(new)} new error(s) in this patch" +
+                                 (f"; {old} more still broken since patch {state.build_broken_by}" if old else ""))
     return "fail", "skip", after
 
 
@@ -85,4 +125,7 @@ def judge_tests(tested: StepOutcome, base: BaselineVerdict, state: PatchState, a
         {"name": n, "status": t.status, "since": after.failed_tests[n], "log_tail": short_tail(t.log_tail)}
         for n, t in sorted(blamed.items())
     ]
+    if all(after.failed_tests[n] != index for n in blamed):
+        details["test_note"] = "still failing as earlier patches left them; no new failure in this patch"
+        return "blocked"
     return "fail"

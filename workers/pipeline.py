@@ -22,7 +22,8 @@ from bot.health import CURRENT, SHUTTING_DOWN
 from bot.logs import bind, bound
 from bot.records import CompilerMessage, Status
 from bot.settings import Settings
-from workers import baseline, steps, tree
+from workers import baseline, facts, steps, tree
+from workers.facts import UpstreamBroken
 from workers.judge import PatchState, judge_build, judge_tests
 from workers.merged import detect_merged
 from workers.rules import rules_for_project
@@ -70,6 +71,10 @@ def _run_series(run_id: int, settings: Settings) -> str:
             log.info("event=run-handed-back reason=%s", why)
             hand_back(settings, run_id)
             return "handed-back"
+        except UpstreamBroken as exc:  # not the series' fault, and retrying will not help: the admins look
+            log.error("event=upstream-broken run=%d error=%s", run_id, exc)
+            finish(settings, run_id, error=str(exc))
+            return "error"
         except UserError as exc:  # a request that cannot be honoured: said to whoever asked, not retried
             log.warning("event=run-refused error=%s", exc)
             finish(settings, run_id, error=str(exc), refused=True)
@@ -106,11 +111,15 @@ class SeriesRun:
         self.settings = settings
         self.project = plan.project
         self.ptree = tree.ProjectTree(settings.data_dir / "work" / _safe(settings.worker_name) / plan.project.name,
-                                      plan.project.upstream, plan.project.branch)
+                                      plan.project.upstream, plan.project.branch,
+                                      tuple(sorted(plan.project.submodules.items())))
         self.log_dir = settings.logs_dir / f"run-{plan.run_id}"
-        # what a build or test step may touch: its tree and build directory, and read the mirror
-        # the checkout's objects come from
-        self.workspace = steps.Workspace(self.ptree.src, self.ptree.build, readonly=(self.ptree.mirror,))
+        # what a build or test step may touch: its tree and build directory; and read what git in
+        # that clone needs (libvirt's syntax-check runs git there): the mirror its objects come from
+        # and the submodule mirrors
+        self.workspace = steps.Workspace(self.ptree.src, self.ptree.build,
+                                         readonly=(self.ptree.mirror, self.ptree.submodules))
+        self.fetch_notes: list[str] = []
         self.rules = rules_for_project(self.project.rules.profiles, self.project.rules.disabled,
                                        self.project.rules.severity)
 
@@ -126,7 +135,7 @@ class SeriesRun:
     def execute(self) -> str:
         started = time.monotonic()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        tree.ensure_mirror(self.ptree)
+        self.fetch_notes = tree.ensure_mirrors(self.ptree)
         detect_merged(self.settings, self.project, self.ptree)
         kind, ref, base, upstream, applied, conflict = self.apply_series()
         branch = self.publish(applied)
@@ -242,7 +251,7 @@ class SeriesRun:
         is_last = pin.index == self.plan.patches[-1].index
         rules_only = bool(self.plan.options.get("rules_only"))
         started = time.monotonic()
-        tree.checkout(self.ptree, app.commit)
+        submodule_notes = tree.checkout(self.ptree, app.commit)
         durations["checkout"] = round(time.monotonic() - started, 3)
         if app.status == "already-applied":
             details["apply_note"] = "already applied upstream: nothing to apply"
@@ -252,17 +261,32 @@ class SeriesRun:
         if not rules_only:
             built = steps.run_build(self.project.build, self.workspace, self.log_dir, name)
             warnings = [m for m in built.messages if m.kind == "warning"]
+            if built.setup_duration:
+                durations["setup"] = round(built.setup_duration, 3)
             durations["build"] = round(built.duration, 3)
             logs["build"] = self.relative(built.log)
             build_status, test_status, new_state = judge_build(built, base, state, pin.index, details)
+            if details.get("upstream_broken"):
+                raise facts.upstream_broken(self.settings, self.project, base.sha, details.get("build_errors", []),
+                                            self.settings.logs_dir / logs["build"])
+            if build_status != "ok" and (submodule_notes or self.fetch_notes):
+                details["submodule_notes"] = [*self.fetch_notes, *submodule_notes]
+            ran = [built]
             if build_status == "ok" and (self.project.build.test_mode == "every" or is_last):
                 tested = steps.run_tests(self.project.build, self.workspace, self.log_dir, name)
                 durations["test"] = round(tested.duration, 3)
                 logs["test"] = self.relative(tested.log)
+                details["tests"] = facts.test_counts(tested.tests)
+                ran.append(tested)
                 test_status = judge_tests(tested, base, state, new_state, pin.index, details, self.rerun_alone(name))
             elif build_status == "ok":
                 test_status = "skip"
                 details["test_note"] = "build-only for this patch (the project tests only the last patch)"
+            details["commands"] = facts.commands(self.project, self.workspace, *ran)
+            if build_status in ("ok", "warn", "fail", "blocked"):
+                missing = facts.not_built_here(self.ptree, self.workspace, parent, app.commit)
+                if missing:
+                    details["not_built"] = missing
         else:
             details["test_note"] = "rules-only run: not built or tested"
         started = time.monotonic()

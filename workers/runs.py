@@ -186,7 +186,10 @@ def stored_state(settings: Settings, run_id: int, index: int, state: PatchState)
             return state
         failed = {t["name"]: t.get("since", index) for t in result.details.get("failed_tests", [])}
         ok = result.build in ("ok", "warn", "skip")
-        return PatchState(build_ok=ok, failed_tests=failed, build_broken_by=None if ok else index)
+        errors = {str(k): int(s) for k, s in result.details.get("build_error_keys", [])}
+        broken_by = min(errors.values(), default=index) if errors else index
+        return PatchState(build_ok=ok, failed_tests=failed, build_broken_by=None if ok else broken_by,
+                          build_errors={} if ok else errors)
 
 
 def cancelled(settings: Settings, run_id: int) -> bool:
@@ -195,7 +198,7 @@ def cancelled(settings: Settings, run_id: int) -> bool:
         return run is None or run.state == "cancelled"
 
 
-SERIES_STATE = {"ok": "passed", "warn": "warned", "fail": "failed", "skip": "passed"}
+SERIES_STATE = {"ok": "passed", "warn": "warned", "fail": "failed", "blocked": "failed", "skip": "passed"}
 
 
 def finish(settings: Settings, run_id: int, *, error: str = "", duration: float | None = None,

@@ -1,26 +1,21 @@
 """Build and test steps from the project's config, run through sandbox.run, with what a person
-needs extracted: the first compiler errors (file:line) and the failing tests from meson's
-testlog.json (not scraped text)."""
+needs extracted (workers/buildlog.py): every compiler, linker and configure error of the whole log,
+and the failing tests from meson's testlog.json (not scraped text)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.records import CommandResult, CompilerMessage, TestOutcome
 from bot.settings import BuildSettings
-from workers import sandbox
+from workers import buildlog, sandbox
 from workers.bwrap import SYSTEM_PATH
 
-COMPILER_RE = re.compile(
-    r"^(?P<path>[^\s:][^:\n]*?):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<kind>fatal error|error|warning): (?P<text>.+)$",
-    re.M,
-)
-LINKER_RE = re.compile(r"^(?P<text>.*(?:undefined reference to|ld returned \d+ exit status|cannot find -l).*)$", re.M)
 FAILING = {"FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"}
 TESTLOG_MAX = 64 * 1024 * 1024
 
@@ -51,16 +46,40 @@ class StepOutcome:
     messages: list[CompilerMessage] = field(default_factory=list)
     tests: list[TestOutcome] = field(default_factory=list)
     note: str = ""
+    setup_duration: float = 0.0  # when this step had to configure the build directory first
+    argv: dict[str, list[str]] = field(default_factory=dict)  # step -> the argv that ran ({src}/{build} kept)
+    report: buildlog.BuildReport | None = None  # counts and failed targets of the whole log
 
     @property
     def failed_tests(self) -> list[TestOutcome]:
         return [t for t in self.tests if t.status in FAILING]
 
 
-def expand(argv: tuple[str, ...], src: Path, build: Path) -> list[str]:
-    """Placeholders are replaced per argument: no shell, no word splitting of values."""
-    jobs = str(os.cpu_count() or 1)
-    return [a.replace("{src}", str(src)).replace("{build}", str(build)).replace("{jobs}", jobs) for a in argv]
+def jobs() -> int:
+    """The parallelism `{jobs}` stands for: the CPUs this process may use (a container's, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def expand(argv: tuple[str, ...], src: Path, build: Path, *, keep_paths: bool = False) -> list[str]:
+    """Placeholders are replaced per argument: no shell, no word splitting of values. With
+    `keep_paths`, {src} and {build} stay (what a report turns into a reader's own paths) and only
+    {jobs} becomes the real value."""
+    n = str(jobs())
+    if keep_paths:
+        return [a.replace("{jobs}", n) for a in argv]
+    return [a.replace("{src}", str(src)).replace("{build}", str(build)).replace("{jobs}", n) for a in argv]
+
+
+def build_argv(cfg: BuildSettings) -> tuple[str, ...]:
+    """The build command, with ninja's `-k 0` when the project keeps going after a failure."""
+    argv = cfg.build
+    if cfg.keep_going and argv and Path(argv[0]).name in ("ninja", "samu") and not any(
+            a == "-k" or a.startswith("-k") for a in argv[1:]):
+        return (*argv, "-k", "0")
+    return argv
 
 
 def limits_for(cfg: BuildSettings, timeout: float) -> sandbox.Limits:
@@ -78,7 +97,7 @@ def _env(ws: Workspace) -> dict[str, str]:
     env = {
         "PATH": path, "HOME": "/tmp", "TMPDIR": "/tmp", "USER": "seriesbot-step", "LOGNAME": "seriesbot-step",
         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "NINJA_STATUS": "[%f/%t] ",
-        "MESON_TESTTHREADS": str(os.cpu_count() or 1),
+        "MESON_TESTTHREADS": str(jobs()),
         # git inside the step (a tree's own scripts, libvirt's syntax-check) reads a checkout whose
         # top directory belongs to the worker: only reads, and .git is read-only in the sandbox
         "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
@@ -93,29 +112,10 @@ def _run(argv: list[str], ws: Workspace, log: Path, limits: sandbox.Limits) -> C
                        writable=(ws.src, ws.build, *ws.writable), readonly=ws.readonly)
 
 
-def _normalise_path(path: str, src: Path, build: Path) -> str:
-    p = Path(path)
-    if not p.is_absolute():
-        p = (build / p).resolve()
-    try:
-        return str(p.relative_to(src.resolve()))
-    except ValueError:
-        return path
-
-
-def compiler_messages(text: str, src: Path, build: Path, limit: int = 20) -> list[CompilerMessage]:
-    found: list[CompilerMessage] = []
-    for m in COMPILER_RE.finditer(text):
-        kind = "error" if "error" in m.group("kind") else "warning"
-        found.append(CompilerMessage(_normalise_path(m.group("path"), src, build), int(m.group("line")),
-                                     int(m.group("col") or 0), kind, m.group("text").strip()))
-        if len(found) >= limit:
-            break
-    if not any(f.kind == "error" for f in found):
-        for m in LINKER_RE.finditer(text):
-            found.append(CompilerMessage("", 0, 0, "error", m.group("text").strip()[:300]))
-            break
-    return found
+def compiler_messages(text: str, src: Path, build: Path, limit: int = 50) -> list[CompilerMessage]:
+    """Errors first, then warnings, of a log's text (see buildlog.parse_build_log)."""
+    report = buildlog.parse_build_log(text.splitlines(), buildlog.Paths(src, build), limit, limit)
+    return report.messages
 
 
 def _outcome(result: CommandResult, what: str) -> StepOutcome:
@@ -126,34 +126,52 @@ def _outcome(result: CommandResult, what: str) -> StepOutcome:
     return StepOutcome("ok" if result.returncode == 0 else "fail", result.duration, result.output_path)
 
 
-def needs_setup(build: Path) -> bool:
-    return not (build / "build.ninja").exists() or not (build / "meson-private" / "coredata.dat").exists()
+SETUP_STAMP = ".seriesbot-setup.json"  # the setup argv a build directory was made with
+
+
+def needs_setup(build: Path, setup: list[str] | None = None) -> bool:
+    """No configured build directory yet, or one made with other setup arguments (the project's
+    options changed: its old build directory would go on building the old configuration)."""
+    if not (build / "build.ninja").exists() or not (build / "meson-private" / "coredata.dat").exists():
+        return True
+    if setup is None:
+        return False
+    try:
+        return json.loads((build / SETUP_STAMP).read_text()) != setup
+    except (OSError, ValueError):
+        return True
 
 
 def run_build(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str) -> StepOutcome:
     """Incremental build in the persistent build directory; `setup` only when it has none yet
-    (ninja re-runs meson by itself when a meson.build changed)."""
+    (ninja re-runs meson by itself when a meson.build changed). A configure failure is its own:
+    meson's `ERROR:` and the lines before it, from the setup log."""
     src, build = ws.src, ws.build
+    paths = buildlog.Paths(src, build)
+    argv = {"setup": expand(cfg.setup, src, build, keep_paths=True)} if cfg.setup else {}
     setup_duration = 0.0
-    if needs_setup(build) and cfg.setup:
+    setup = expand(cfg.setup, src, build)
+    if cfg.setup and needs_setup(build, setup):
         if build.exists():
-            import shutil
-
             shutil.rmtree(build)
-        result = _run(expand(cfg.setup, src, build), ws, log_dir / f"{name}-setup.log",
-                      limits_for(cfg, cfg.setup_timeout))
-        setup_duration = result.duration
+        result = _run(setup, ws, log_dir / f"{name}-setup.log", limits_for(cfg, cfg.setup_timeout))
+        if result.ok:
+            (build / SETUP_STAMP).write_text(json.dumps(setup))
         outcome = _outcome(result, "configure")
+        outcome.argv, outcome.setup_duration, outcome.duration = argv, result.duration, 0.0
         if outcome.status != "ok":
-            text = sandbox.tail(result.output_path, 20000)
-            outcome.messages = compiler_messages(text, src, build)
+            outcome.messages = buildlog.parse_setup_log(buildlog.read_lines(result.output_path), paths)
+            if not outcome.messages:  # a failed check: what the compiler said, else the log's end
+                outcome.messages = buildlog.parse_build_log(buildlog.read_lines(result.output_path), paths).errors
             outcome.note = outcome.note or "configure failed"
             return outcome
-    result = _run(expand(cfg.build, src, build), ws, log_dir / f"{name}-build.log", limits_for(cfg, cfg.build_timeout))
+        setup_duration = result.duration
+    argv["build"] = expand(build_argv(cfg), src, build, keep_paths=True)
+    result = _run(expand(build_argv(cfg), src, build), ws, log_dir / f"{name}-build.log", limits_for(cfg, cfg.build_timeout))
     outcome = _outcome(result, "build")
-    outcome.duration += setup_duration
-    text = sandbox.tail(result.output_path, 200000)
-    outcome.messages = compiler_messages(text, src, build)
+    outcome.argv, outcome.setup_duration = argv, setup_duration
+    outcome.report = buildlog.parse_build_log(buildlog.read_lines(result.output_path), paths)
+    outcome.messages = outcome.report.messages
     return outcome
 
 
@@ -175,9 +193,14 @@ def read_testlog(build: Path, tail_bytes: int = 1500) -> list[TestOutcome]:
         except ValueError:
             continue
         output = (entry.get("stdout") or "") + (entry.get("stderr") or "")
+        # meson names a test "project:suite / name" (older versions also list "suite")
+        suites = entry.get("suite") or []
+        head, sep, _ = str(entry.get("name", "")).partition(" / ")
+        suite = str(suites[0]) if isinstance(suites, list) and suites else (head if sep else "")
         tests.append(TestOutcome(
             name=str(entry.get("name", "?")), status=str(entry.get("result", "ERROR")),
             duration=float(entry.get("duration") or 0.0), log_tail=output[-tail_bytes:],
+            suite=suite.split(":", 1)[-1],
         ))
     return tests
 
@@ -191,6 +214,7 @@ def run_tests(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str,
     argv = expand(cfg.test, src, build) + list(only or [])
     result = _run(argv, ws, log_dir / f"{name}-test.log", limits_for(cfg, cfg.test_timeout))
     outcome = _outcome(result, "tests")
+    outcome.argv = {"test": expand(cfg.test, src, build, keep_paths=True) + list(only or [])}
     outcome.tests = read_testlog(build)
     if outcome.status == "fail" and not outcome.failed_tests and not outcome.note:
         outcome.note = "the test command failed without a failing test in testlog.json"

@@ -1,6 +1,10 @@
-"""Per project and worker: a bare mirror of upstream (fetched, never re-cloned), one worktree, one
-persistent build directory outside it (so `git clean -ffdx` spares it). The worktree is reset
-between runs and re-created when broken: a crashed run leaves nothing that poisons the next."""
+"""Per project and worker: a bare mirror of upstream (fetched, never re-cloned) and one of each of its
+submodules, a scratch worktree where series are applied, a build tree, and one persistent build
+directory outside it (so `git clean -ffdx` spares it). The build tree is a real clone (`.git` a
+directory, its objects borrowed from the mirror), so a project's build sees what a developer's clone
+shows it: libvirt defines its syntax-check tests, and picks its git-only defaults, only there. Its
+submodules are checked out from our mirrors before anything runs: build steps have no network.
+Trees are reset between runs and re-created when broken: a crashed run leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -29,15 +33,28 @@ CONFLICT_PATTERNS = (
 )
 
 
+SUBMODULE_NAME_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/+-]{1,200}$")
+
+
 @dataclass(frozen=True)
 class ProjectTree:
     root: Path
     upstream: str
     branch: str
+    # submodule path -> URL to mirror it from instead of the one in .gitmodules (offline mirrors)
+    submodule_urls: tuple[tuple[str, str], ...] = ()
 
     @property
     def mirror(self) -> Path:
         return self.root / "mirror.git"
+
+    @property
+    def submodules(self) -> Path:
+        """Bare mirrors of upstream's submodules, one per URL, fetched with the upstream mirror."""
+        return self.root / "submodules"
+
+    def submodule_mirror(self, url: str) -> Path:
+        return self.submodules / (re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_.") + ".git")
 
     @property
     def src(self) -> Path:
@@ -86,6 +103,73 @@ def ensure_mirror(tree: ProjectTree) -> None:
     _must(git(tree.mirror, "fetch", "--prune", "--quiet", "origin", timeout=1800), f"git fetch {tree.upstream}")
 
 
+def ensure_mirrors(tree: ProjectTree) -> list[str]:
+    """Upstream's mirror, then a mirror of each submodule the branch tip names (through the
+    project's URL mapping). Returns what could not be fetched, as notes: a submodule the build does
+    not need must not stop the run, and one it needs shows as meson's own error."""
+    ensure_mirror(tree)
+    notes: list[str] = []
+    for sub in submodules_at(tree.mirror, f"refs/heads/{tree.branch}"):
+        url = submodule_url(tree, sub)
+        problem = _fetch_submodule(tree, url)
+        if problem:
+            log.warning("event=submodule-fetch-failed path=%s url=%s error=%s", sub.path, url, problem)
+            notes.append(f"submodule {sub.path}: {problem}")
+    return notes
+
+
+@dataclass(frozen=True)
+class Submodule:
+    name: str
+    path: str
+    url: str
+
+
+def submodules_at(repo: Path, rev: str) -> list[Submodule]:
+    """The submodules `.gitmodules` names at `rev` (names and paths git itself would accept)."""
+    out = git(repo, "config", "--blob", f"{rev}:.gitmodules", "--get-regexp", r"^submodule\..*\.(path|url)$")
+    if not out.ok:
+        return []
+    fields: dict[str, dict[str, str]] = {}
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        name, _, attr = key[len("submodule."):].rpartition(".")
+        fields.setdefault(name, {})[attr] = value.strip()
+    found = []
+    for name, f in fields.items():
+        path, url = f.get("path", ""), f.get("url", "")
+        if SUBMODULE_NAME_RE.match(name) and SUBMODULE_NAME_RE.match(path) and url and not url.startswith("-"):
+            found.append(Submodule(name, path.rstrip("/"), url))
+    return found
+
+
+def submodule_url(tree: ProjectTree, sub: Submodule) -> str:
+    """Where we mirror a submodule from: the project's mapping for its path, else .gitmodules' URL
+    (a relative one is relative to upstream's)."""
+    mapped = dict(tree.submodule_urls).get(sub.path)
+    if mapped:
+        return mapped
+    if sub.url.startswith(("./", "../")):  # as git resolves it: against upstream's URL as a folder
+        if "://" in tree.upstream:
+            from urllib.parse import urljoin
+
+            return urljoin(tree.upstream.rstrip("/") + "/", sub.url)
+        return os.path.normpath(Path(tree.upstream.rstrip("/")) / sub.url)
+    return sub.url
+
+
+def _fetch_submodule(tree: ProjectTree, url: str) -> str:
+    mirror = tree.submodule_mirror(url)
+    tree.submodules.mkdir(parents=True, exist_ok=True)
+    if not (mirror / "HEAD").exists():
+        if mirror.exists():
+            shutil.rmtree(mirror)
+        done = git(tree.submodules, "clone", "--mirror", "--quiet", url, str(mirror), timeout=3600)
+    else:
+        done = git(mirror, "fetch", "--prune", "--quiet", "origin", timeout=1800)
+    return "" if done.ok else f"could not fetch {url}: {done.stderr.strip()[-300:]}"
+
+
 def resolve(tree: ProjectTree, ref: str) -> str | None:
     """The commit a ref or commit-ish names in the mirror, or None. Refuses unsafe input."""
     if not SAFE_REF_RE.match(ref):
@@ -104,34 +188,88 @@ def tip(tree: ProjectTree) -> str:
     return sha
 
 
-def _worktree_healthy(path: Path) -> bool:
-    if not (path / ".git").exists():
+def _worktree_healthy(path: Path, linked: bool, mirror: Path) -> bool:
+    dotgit = path / ".git"
+    if not dotgit.exists() or (not linked and not dotgit.is_dir()):
         return False
+    if not linked:  # a clone that borrows the mirror's objects (series commits land there)
+        try:
+            alternates = (dotgit / "objects" / "info" / "alternates").read_text().split()
+        except OSError:
+            return False
+        if str((mirror / "objects").resolve()) not in {str(Path(a).resolve()) for a in alternates}:
+            return False
     return git(path, "rev-parse", "--is-inside-work-tree").ok
 
 
-def prepare_worktree(tree: ProjectTree, path: Path, sha: str | None) -> None:
-    """A clean worktree at `path` (checked out at `sha` when given), repaired or re-created when a
-    crashed run left it broken. A clean worktree is not touched, so file times only change where
-    content changes and the next build stays incremental."""
-    if not _worktree_healthy(path):
-        log.info("event=worktree-recreate path=%s", path)
+def prepare_worktree(tree: ProjectTree, path: Path, sha: str | None, *, linked: bool | None = None) -> None:
+    """A clean tree at `path` (checked out at `sha` when given), repaired or re-created when a crashed
+    run left it broken. The scratch tree, where `git am` makes the series' commits, is a worktree of
+    the mirror; any other (a tree that is built) is a real clone sharing the mirror's objects. A clean
+    tree is not touched, so file times only change where content changes and the next build stays
+    incremental."""
+    linked = path == tree.scratch if linked is None else linked
+    if not _worktree_healthy(path, linked, tree.mirror):
+        log.info("event=worktree-recreate path=%s linked=%s", path, linked)
         if path.exists():
             shutil.rmtree(path)
         git(tree.mirror, "worktree", "prune")
         start = sha or tip(tree)
-        _must(git(tree.mirror, "worktree", "add", "--force", "--detach", str(path), start), "git worktree add")
+        if linked:
+            _must(git(tree.mirror, "worktree", "add", "--force", "--detach", str(path), start), "git worktree add")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _must(git(tree.root, "clone", "--shared", "--no-checkout", "--quiet", str(tree.mirror), str(path),
+                  timeout=1800), "git clone --shared")
+        _must(git(path, "checkout", "--detach", "--force", "--quiet", start), f"git checkout {start}")
+        update_submodules(tree, path)
         return
     git(path, "am", "--abort")
     git(path, "merge", "--abort")
     _must(git(path, "reset", "--hard", "--quiet"), "git reset --hard")
     _must(git(path, "clean", "-ffdxq"), "git clean")
     if sha:
-        _must(git(path, "checkout", "--detach", "--force", "--quiet", sha), f"git checkout {sha}")
+        checkout_at(tree, path, sha)
 
 
-def checkout(tree: ProjectTree, sha: str) -> None:
-    _must(git(tree.src, "checkout", "--detach", "--force", "--quiet", sha), f"git checkout {sha}")
+def checkout(tree: ProjectTree, sha: str) -> list[str]:
+    """The build tree at `sha`, with its submodules; returns notes on submodules it could not have."""
+    return checkout_at(tree, tree.src, sha)
+
+
+def checkout_at(tree: ProjectTree, path: Path, sha: str) -> list[str]:
+    _must(git(path, "checkout", "--detach", "--force", "--quiet", sha), f"git checkout {sha}")
+    return update_submodules(tree, path) if not (path == tree.scratch) else []
+
+
+def update_submodules(tree: ProjectTree, path: Path) -> list[str]:
+    """Check out each submodule of the commit at `path` from our mirror of it (the URL a commit's
+    .gitmodules gives is only looked up among upstream's mirrors: a patch cannot make the bot fetch
+    from elsewhere). A gitlink our mirror lacks makes us fetch that mirror once more."""
+    notes: list[str] = []
+    for sub in submodules_at(path, "HEAD"):
+        listed = git(path, "ls-tree", "HEAD", "--", sub.path).stdout.split()
+        if len(listed) < 3 or listed[0] != "160000":
+            continue
+        url = submodule_url(tree, sub)
+        mirror = tree.submodule_mirror(url)
+        if not (mirror / "HEAD").exists():
+            notes.append(f"submodule {sub.path}: not checked out (no mirror of {url}; only upstream's "
+                         "submodules are fetched)")
+            continue
+        _must(git(path, "config", f"submodule.{sub.name}.url", str(mirror)), "git config submodule url")
+        update = ("-c", "protocol.file.allow=always", "submodule", "update", "--init", "--force", "--checkout",
+                  "--", sub.path)
+        done = git(path, *update, timeout=1800)
+        if not done.ok:  # a newer gitlink than our mirror has: fetch it, once
+            _fetch_submodule(tree, url)
+            done = git(path, *update, timeout=1800)
+        if not done.ok:
+            notes.append(f"submodule {sub.path}: commit {listed[2][:12]} not checked out: "
+                         f"{done.stderr.strip()[-300:]}")
+            continue
+        git(path / sub.path, "clean", "-ffdxq")
+    return notes
 
 
 def conflict_files(output: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-STATUS = {"ok": "pass", "warn": "warn", "fail": "fail", "error": "fail", "skip": "warn"}
+STATUS = {"ok": "pass", "warn": "warn", "fail": "fail", "blocked": "fail", "error": "fail", "skip": "warn"}
 ORDER = {"pass": 0, "warn": 1, "fail": 2}
 TIMEOUT = 20.0
 

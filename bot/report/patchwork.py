@@ -25,7 +25,7 @@ from bot.settings import ProjectSettings, Settings
 
 log = logging.getLogger("seriesbot.patchwork")
 CONTEXT = "seriesbot"
-STATE = {"ok": "success", "warn": "warning", "fail": "fail", "error": "fail", "skip": "warning"}
+STATE = {"ok": "success", "warn": "warning", "fail": "fail", "blocked": "fail", "error": "fail", "skip": "warning"}
 TIMEOUT = 20.0
 MAX_DESCRIPTION = 250
 

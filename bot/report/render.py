@@ -4,14 +4,16 @@ Everything else is behind the dashboard link."""
 
 from __future__ import annotations
 
-import textwrap
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.records import OutgoingMail
+from bot.report.patchtext import cell as _cell
+from bot.report.patchtext import patch_lines, wrap, wrap_title
+from bot.report.reproduce import command_lines, fold_long_lines, jobs_used, scrub
 
 STEPS = ("apply", "build", "test", "rules")
-WIDTH = 76
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ class MailContext:
     to: str = "list"  # list | author
     cc_list: bool = True
     max_bytes: int = 10 * 1024
+    # the project's own reproduce lines (report.reproduce), shown instead of the commands that ran
+    reproduce: tuple[str, ...] = ()
+    # (regular expression, replacement): the bot's own paths, replaced by what a reader can use
+    host_paths: tuple[tuple[str, str], ...] = ()
+    # a meson native/cross file the steps name -> the -D options it holds (spelled out for readers)
+    native_options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def domain(self) -> str:
@@ -114,103 +122,20 @@ def rebase_note(run: RunView) -> list[str]:
                  f"{_short(conflict.get('upstream'))} in {files} at patch {conflict.get('index')} - please rebase.")
 
 
-def _wrap(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
-                         break_long_words=True, break_on_hyphens=False) or [indent]
+_wrap = wrap
 
 
 def verdict_word(verdict: str | None) -> str:
-    return {"ok": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "NOT TESTED", "error": "ERROR"}.get(verdict or "",
-                                                                                                      "PENDING")
+    return {"ok": "PASS", "warn": "WARN", "fail": "FAIL", "blocked": "STILL BROKEN", "skip": "NOT TESTED",
+            "error": "ERROR"}.get(verdict or "", "PENDING")
 
 
 def result_header_value(verdict: str | None) -> str:
-    return {"ok": "pass", "warn": "warn", "fail": "fail"}.get(verdict or "", "warn")
+    return {"ok": "pass", "warn": "warn", "fail": "fail", "blocked": "fail"}.get(verdict or "", "warn")
 
 
 def failed_steps(result: ResultView) -> list[str]:
-    return [s for s in STEPS if getattr(result, s) in ("fail", "warn", "error")]
-
-
-def _seconds(durations: dict[str, float], key: str) -> str:
-    value = durations.get(key)
-    return f" ({value:.1f} s)" if isinstance(value, int | float) else ""
-
-
-def patch_lines(result: ResultView, run: RunView) -> list[str]:
-    """The per-step lines of one patch: one line when a step passed, what helps when it failed."""
-    d = result.details
-    lines: list[str] = []
-    if d.get("reused_note"):
-        lines.extend(_wrap(f"note    {d['reused_note']}"))
-    if result.apply == "ok":
-        lines.append(f"apply   ok{' (' + _short(result.commit) + ')' if result.commit else ''}")
-    elif result.apply == "warn":
-        lines.append(f"apply   {d.get('apply_note', 'already applied upstream')}")
-    elif result.apply == "fail":
-        files = ", ".join(d.get("conflict_files") or []) or "see the log"
-        lines.extend(_wrap(f"apply   FAILED: {d.get('apply_note', 'does not apply')}; conflict in {files}"))
-    else:
-        lines.extend(_wrap(f"apply   {d.get('apply_note', 'not tested')}"))
-    if result.build == "ok":
-        lines.append(f"build   ok{_seconds(result.durations, 'build')}")
-        if d.get("build_note"):
-            lines.extend(_wrap(d["build_note"], "        "))
-    elif result.build == "warn" and d.get("new_warnings"):
-        lines.append(f"build   ok, with new warnings{_seconds(result.durations, 'build')}")
-        for warning in d["new_warnings"][:5]:
-            lines.extend(_wrap(warning, "        "))
-    elif result.build in ("fail", "warn", "error"):
-        word = {"fail": "FAILED", "warn": "failed, not blamed", "error": "ERROR (ours, not yours)"}[result.build]
-        lines.append(f"build   {word}{_seconds(result.durations, 'build')}")
-        if d.get("build_note"):
-            lines.extend(_wrap(d["build_note"], "        "))
-        for error in (d.get("build_errors") or [])[:5]:
-            lines.extend(_wrap(error, "        "))
-    elif result.build == "skip" and result.apply == "ok":
-        lines.append("build   not run")
-    if result.test == "ok":
-        lines.append(f"test    ok{_seconds(result.durations, 'test')}")
-    elif result.test == "fail":
-        failed = d.get("failed_tests") or []
-        new = [t for t in failed if t.get("since") == result.index]
-        old = [t for t in failed if t.get("since") != result.index]
-        head = f"test    FAILED{_seconds(result.durations, 'test')}"
-        lines.append(head + (f": {len(new)} new failure(s)" if new else ": still failing"))
-        for t in new[:5]:
-            lines.append(f"        {t['name']} ({t.get('status', 'FAIL')}, new in this patch)")
-            for tail in (t.get("log_tail") or "").splitlines()[-5:]:
-                lines.append(f"          | {tail[:WIDTH - 12]}")
-        for t in old[:5]:
-            lines.append(f"        {t['name']} (failing since patch {t.get('since')})")
-        if not failed and d.get("test_note"):
-            lines.extend(_wrap(d["test_note"], "        "))
-    elif result.test == "error":
-        lines.extend(_wrap(f"test    ERROR (ours, not yours): {d.get('test_note', '')}"))
-    elif result.test == "skip" and result.build in ("ok",):
-        lines.extend(_wrap(f"test    {d.get('test_note', 'not run')}"))
-    elif result.test == "skip" and result.build in ("fail", "warn"):
-        lines.append("test    not run (the build failed)")
-    for key, label in (("fixed_tests", "fixed by this patch"), ("upstream_failures", "fail on upstream as well, not blamed"),
-                       ("flaky_tests", "flaky (failed, then passed alone), not blamed")):
-        if d.get(key):
-            lines.extend(_wrap(f"{label}: {', '.join(d[key])}", "        "))
-    if result.rules == "ok":
-        lines.append("rules   ok")
-    elif result.rules in ("fail", "warn"):
-        count = len(result.findings)
-        lines.append(f"rules   {'FAILED' if result.rules == 'fail' else 'warnings'}: {count} finding(s)")
-        for f in result.findings[:10]:
-            where = f"{f.path}:{f.line}" if f.path else "commit"
-            origin = f" (patch {f.patch_index})" if f.patch_index and f.patch_index != result.index else ""
-            lines.extend(_wrap(f"{where}{origin}: {f.severity}: {f.message} [{f.rule_id}]", "        "))
-            if f.guide:
-                lines.extend(_wrap(f'guide: "{f.guide}"', "          "))
-        if count > 10:
-            lines.append(f"        ... and {count - 10} more on the dashboard")
-    elif result.rules == "error":
-        lines.append("rules   ERROR (a rule crashed: ours, not yours)")
-    return lines
+    return [s for s in STEPS if getattr(result, s) in ("fail", "warn", "error", "blocked")]
 
 
 def _footer(ctx: MailContext) -> list[str]:
@@ -220,12 +145,24 @@ def _footer(ctx: MailContext) -> list[str]:
 
 
 def _reproduce(run: RunView, result: ResultView | None, ctx: MailContext) -> list[str]:
+    """git fetch + checkout of what was tested, then the project's own reproduce text, else the
+    commands that really ran (from the result, else the first result that has them), in a reader's
+    paths; the configured commands only for results stored before the bot recorded them."""
     if not run.branch:
         return []
     lines = ["Reproduce locally:", f"  git fetch {ctx.public_url}/git/{run.project}.git {run.branch}"]
     commit = result.commit if result else None
     lines.append(f"  git checkout {_short(commit) if commit else 'FETCH_HEAD'}")
-    lines.extend(f"  {c}" for c in ctx.build_commands)
+    ran = (result.details.get("commands") if result else None) or next(
+        (r.details["commands"] for r in run.results if r.details.get("commands")), None)
+    if ctx.reproduce:
+        jobs = jobs_used(ran)
+        lines.extend(f"  {line.replace('{jobs}', jobs)}" for line in ctx.reproduce)
+    elif isinstance(ran, dict):
+        native = {**{scrub(k, ctx.host_paths): v for k, v in ctx.native_options.items()}, **ctx.native_options}
+        lines.extend(command_lines(ran, native, ctx.host_paths))
+    else:
+        lines.extend(f"  {c}" for c in ctx.build_commands)
     return lines
 
 
@@ -238,11 +175,19 @@ def _recipients(run: RunView, author: str, ctx: MailContext) -> tuple[tuple[str,
 
 
 def _reply_subject(subject: str) -> str:
+    """One line, single-spaced: a subject read from a folded header keeps no newline or leading space."""
+    subject = " ".join(subject.split())
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def mail_text(body: str, ctx: MailContext) -> str:
+    """The last pass over every body: the bot's paths replaced, no line longer than SMTP allows."""
+    return fold_long_lines(scrub(body, ctx.host_paths))
 
 
 def capped(lines: list[str], ctx: MailContext, link: str) -> str:
     """The body, cut to the configured size with a pointer to the dashboard for the rest."""
+    lines = mail_text("\n".join(lines), ctx).split("\n")
     body = "\n".join(lines) + "\n"
     if len(body.encode()) <= ctx.max_bytes:
         return body
@@ -269,12 +214,32 @@ def _headers(verdict: str | None, ctx: MailContext) -> dict[str, str]:
     }
 
 
+def _clean(value: Any, ctx: MailContext) -> Any:
+    """Stored text with the bot's paths replaced, before it is wrapped (a wrapped path is not found)."""
+    if isinstance(value, str):
+        return scrub(value, ctx.host_paths)
+    if isinstance(value, list | tuple):
+        return type(value)(_clean(v, ctx) for v in value)
+    if isinstance(value, dict):
+        return {k: _clean(v, ctx) for k, v in value.items()}
+    return value
+
+
+def clean_view(run: RunView, ctx: MailContext) -> RunView:
+    if not ctx.host_paths:
+        return run
+    results = tuple(replace(r, details=_clean(r.details, ctx)) for r in run.results)
+    return replace(run, error=_clean(run.error, ctx), results=results)
+
+
 def render_patch_reply(run: RunView, result: ResultView, ctx: MailContext) -> OutgoingMail:
+    run = clean_view(run, ctx)
+    result = replace(result, details=_clean(result.details, ctx)) if ctx.host_paths else result
     steps = failed_steps(result)
     verdict = verdict_word(result.verdict)
     head = f"{verdict}: patch {result.index}/{run.total}" + (f" ({', '.join(steps)})" if steps else "")
     body = [head, "", base_line(run), *rebase_note(run), ""]
-    body.extend(patch_lines(result, run))
+    body.extend(patch_lines(result))
     body += ["", f"Logs: {ctx.public_url}/series/{run.series_id}#patch-{result.index}", ""]
     reproduce = _reproduce(run, result, ctx)
     if reproduce:
@@ -295,8 +260,9 @@ def render_patch_reply(run: RunView, result: ResultView, ctx: MailContext) -> Ou
 
 
 def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None = None) -> OutgoingMail:
+    run = clean_view(run, ctx)
     results = run.results
-    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("ok", "warn", "fail", "skip", "error")}
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("ok", "warn", "fail", "blocked", "skip", "error")}
     verdict = run.verdict if run.state == "done" else ("error" if run.state == "error" else run.state)
     head = f"{verdict_word(verdict)}: {run.title} (v{run.version}, {run.total} patch{'es' if run.total != 1 else ''})"
     body = _wrap(head) + ["", base_line(run), *rebase_note(run)]
@@ -311,11 +277,15 @@ def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None =
     body += ["", "  #  apply  build  test   rules  patch"]
     for r in results:
         cells = "  ".join(_cell(getattr(r, s)) for s in STEPS)
-        title = r.subject.split("]", 1)[-1].strip() if "]" in r.subject else r.subject
-        body.append(f"{r.index:3d}  {cells}  {title[:34]}")
-    body += ["", f"Totals: {counts['ok']} passed, {counts['warn']} with warnings, {counts['fail']} failed, "
-                 f"{counts['skip']} not tested" + (f", {counts['error']} errors" if counts["error"] else "")
-             + (f"; time taken {run.duration:.0f} s." if run.duration is not None else ".")]
+        title = " ".join((r.subject.split("]", 1)[-1] if "]" in r.subject else r.subject).split())
+        lead = f"{r.index:3d}  {cells}  "
+        body.extend(wrap_title(lead, title))
+    if counts["blocked"]:
+        body.append("(still: still broken as an earlier patch left the tree; not this patch's doing)")
+    body += ["", *_wrap(f"Totals: {counts['ok']} passed, {counts['warn']} with warnings, {counts['fail']} failed, "
+                        + (f"{counts['blocked']} still broken, " if counts["blocked"] else "")
+                        + f"{counts['skip']} not tested" + (f", {counts['error']} errors" if counts["error"] else "")
+                        + (f"; time taken {run.duration:.0f} s." if run.duration is not None else "."))]
     body += [f"Dashboard: {ctx.public_url}/series/{run.series_id}", ""]
     reproduce = _reproduce(run, None, ctx)
     if reproduce:
@@ -340,19 +310,19 @@ def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None =
     )
 
 
-def _cell(status: str) -> str:
-    return {"ok": "ok", "fail": "FAIL", "warn": "warn", "skip": "-", "error": "ERR", "pending": "..."}.get(status, status)[:5].ljust(5)
-
-
 def render_admin_alert(run: RunView, ctx: MailContext, admins: tuple[str, ...]) -> OutgoingMail:
     """Infrastructure faults go to the admins, never to the list as the author's fault."""
+    run = clean_view(run, ctx)
+    error_lines = [w for line in (run.error or "unknown error").splitlines() for w in _wrap(line.strip(), "  ")]
+    upstream = (run.error or "").startswith("upstream ")
     body = [f"Run {run.run_id} of series {run.series_id} ({run.project}: {run.title}) failed on our side:", "",
-            *_wrap(run.error or "unknown error", "  "), "",
+            *error_lines, "",
             f"Dashboard: {ctx.public_url}/series/{run.series_id}", "", "Nothing was mailed to the list."]
+    what = "upstream does not build" if upstream else "infrastructure error"
     return OutgoingMail(
         key=f"run-{run.run_id}/admin-alert", kind="admin-alert", to=admins, cc=(),
-        subject=f"[seriesbot] infrastructure error in run {run.run_id} ({run.project})",
-        body="\n".join(body) + "\n", in_reply_to=None, references=(),
+        subject=f"[seriesbot] {what} in run {run.run_id} ({run.project})",
+        body=mail_text("\n".join(body), ctx) + "\n", in_reply_to=None, references=(),
         message_id=f"seriesbot.run-{run.run_id}.admin-alert@{ctx.domain}", headers=_headers("fail", ctx))
 
 
@@ -389,13 +359,15 @@ def render_incomplete(view: IncompleteView, ctx: MailContext) -> OutgoingMail:
     to, cc = _recipients(run_like, view.author_email, ctx)
     return OutgoingMail(
         key=f"series-{view.series_id}/incomplete", kind="incomplete", to=to, cc=cc,
-        subject=_reply_subject(view.reply_subject), body="\n".join(body) + "\n", in_reply_to=view.reply_to,
+        subject=_reply_subject(view.reply_subject), body=mail_text("\n".join(body), ctx) + "\n",
+        in_reply_to=view.reply_to,
         references=(*view.references, view.reply_to),
         message_id=f"seriesbot.series-{view.series_id}.incomplete@{ctx.domain}", headers=_headers("warn", ctx))
 
 
 def render_refused(run: RunView, ctx: MailContext, requester: str) -> OutgoingMail:
     """A requested run that could not be done as asked (a base that does not exist): to the requester."""
+    run = clean_view(run, ctx)
     first = run.results[0] if run.results else None
     target = run.cover_msgid or (first.message_id if first else None)
     subject = run.cover_subject or (first.subject if first else run.title)
@@ -403,6 +375,6 @@ def render_refused(run: RunView, ctx: MailContext, requester: str) -> OutgoingMa
             *_wrap(run.error, "  "), "", f"Dashboard: {ctx.public_url}/series/{run.series_id}", "", *_footer(ctx)]
     return OutgoingMail(
         key=f"run-{run.run_id}/refused", kind="command-reply", to=(requester,), cc=(),
-        subject=_reply_subject(subject), body="\n".join(body) + "\n", in_reply_to=target,
+        subject=_reply_subject(subject), body=mail_text("\n".join(body), ctx) + "\n", in_reply_to=target,
         references=(*run.cover_references, target) if target else (),
         message_id=f"seriesbot.run-{run.run_id}.refused@{ctx.domain}", headers=_headers("warn", ctx))

@@ -4,7 +4,10 @@ have the sender deliver. Called by tasks after each patch result and after each 
 from __future__ import annotations
 
 import logging
+import re
 import shlex
+from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +28,7 @@ from bot.report.render import (
     render_refused,
     render_summary,
 )
+from bot.report.reproduce import NATIVE_FILE_OPTS, native_file_options
 from bot.settings import ProjectSettings, Settings
 
 log = logging.getLogger("seriesbot.report")
@@ -33,12 +37,56 @@ log = logging.getLogger("seriesbot.report")
 def mail_context(settings: Settings, project: ProjectSettings) -> MailContext:
     b = project.build
     def local(arg: str) -> str:
-        return arg.replace("{src}", ".").replace("{build}", "build").replace("{jobs}", "4")
+        return arg.replace("{src}", ".").replace("{build}", "build").replace("{jobs}", "$(nproc)")
 
     commands = [shlex.join(local(a) for a in c) for c in (b.setup, b.build, b.test) if c]
     return MailContext(public_url=settings.public_url, bot_name=settings.bot_name, bot_address=settings.bot_address,
                        command_prefix=settings.command_prefix, build_commands=tuple(commands),
-                       to=project.report.to, cc_list=project.report.cc_list, max_bytes=project.report.max_bytes)
+                       to=project.report.to, cc_list=project.report.cc_list, max_bytes=project.report.max_bytes,
+                       reproduce=project.report.reproduce, host_paths=host_paths(settings, project),
+                       native_options=native_options(b.setup))
+
+
+def host_paths(settings: Settings, project: ProjectSettings | None = None) -> tuple[tuple[str, str], ...]:
+    """The bot's own paths in any text we mail, and what a reader sees instead: build directories are
+    `build`, source trees the reader's clone, step logs their dashboard address, a local upstream or
+    submodule mirror its name."""
+    data = re.escape(str(settings.data_dir))
+    work = rf"{data}/work/[^/\s]+/[^/\s]+"
+    mirrors = [u for u in ((project.upstream, *project.submodules.values()) if project else ())
+               if u.startswith("/") and not u.startswith(str(settings.data_dir))]
+    return (
+        *((re.escape(u.rstrip("/")), Path(u.rstrip("/")).name) for u in sorted(mirrors, key=len, reverse=True)),
+        (rf"{work}/mirror\.git/worktrees/[^/\s]+/", ".git/"),
+        (rf"{work}/[^/\s]*build[^/\s]*", "build"),
+        (rf"{work}/[^/\s]+/", ""),
+        (rf"{work}/[^/\s]+", "."),
+        (rf"{work}\b", "."),
+        (rf"{data}/logs/", f"{settings.public_url}/logs/"),
+        (rf"{data}\b/?", ""),
+        (rf"{re.escape(str(settings.config_path.parent))}/", ""),
+    )
+
+
+def native_options(setup: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The -D options of each meson native file the setup command names (read once per file)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for i, arg in enumerate(setup):
+        path = setup[i + 1] if arg in NATIVE_FILE_OPTS and i + 1 < len(setup) else (
+            arg.split("=", 1)[1] if arg.startswith(tuple(f"{o}=" for o in NATIVE_FILE_OPTS)) else None)
+        if path:
+            options = _native_file(path)
+            if options is not None:
+                found[path] = options
+    return found
+
+
+@lru_cache(maxsize=32)
+def _native_file(path: str) -> tuple[str, ...] | None:
+    try:
+        return native_file_options(Path(path).read_text())
+    except OSError:
+        return None
 
 
 def result_view(session: Session, result: PatchResult) -> ResultView:

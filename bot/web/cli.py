@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from bot.integrations import b4check
 
-SYMBOL = {"ok": "+", "fail": "F", "warn": "w", "skip": "-", "error": "E", "running": "R", "queued": "."}
+SYMBOL = {"ok": "+", "fail": "F", "blocked": "b", "warn": "w", "skip": "-", "error": "E", "running": "R", "queued": "."}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -37,7 +37,8 @@ def test_still_failing_keeps_the_patch_that_broke_it_and_fixed_is_said():
     before = PatchState(True, {"a": 2, "b": 2})
     after = PatchState(True)
     details = {}
-    assert judge_tests(failing("a"), GREEN, before, after, 4, details, lambda n: False) == "fail"
+    # issue 11: failing only as patch 2 left it is "still broken" (blocked), not a failure of patch 4
+    assert judge_tests(failing("a"), GREEN, before, after, 4, details, lambda n: False) == "blocked"
     assert details["failed_tests"][0]["since"] == 2
     assert details["fixed_tests"] == ["b"]
 
@@ -55,8 +56,10 @@ def test_build_failure_with_errors_and_upstream_broken_too():
     status, test, _ = judge_build(broken, GREEN, PatchState(True), 1, details)
     assert (status, test) == ("fail", "skip") and details["build_errors"] == ["src/a.c:3:1: error: oops"]
     red = BaselineVerdict("b" * 40, False, frozenset(), True)
-    status, _, _ = judge_build(broken, red, PatchState(False), 1, {})
-    assert status == "warn"
+    details = {}
+    status, _, _ = judge_build(broken, red, PatchState(False), 1, details)
+    # issue 11: upstream that does not build is an infrastructure state, never a warn on the patch
+    assert status == "error" and details["upstream_broken"]
 
 
 def test_short_tail_starts_at_the_failure():
@@ -72,3 +75,34 @@ def test_only_warnings_on_added_lines_are_the_patch_s():
                 CompilerMessage("src/a.c", 3, 5, "warning", "unused variable 'c'"),
                 CompilerMessage("src/other.c", 2, 1, "warning", "elsewhere")]
     assert new_warnings(warnings, diff) == ["src/a.c:2:5: warning: unused variable 'b'"]
+
+
+def test_a_patch_that_only_inherits_the_broken_build_is_blocked_and_a_new_error_is_its_own():
+    first = CompilerMessage("src/net.c", 10, 3, "error", "'foo' undeclared", function="netCreate")
+    broken = StepOutcome("fail", 1.0, messages=[first])
+    details1: dict = {}
+    status, _, state = judge_build(broken, GREEN, PatchState(True), 1, details1)
+    assert status == "fail" and details1["build_errors_since"] == [1]
+    # patch 2 changes nothing there: the same error (moved by 2 lines) is patch 1's
+    moved = StepOutcome("fail", 1.0, messages=[CompilerMessage("src/net.c", 12, 3, "error", "'foo' undeclared",
+                                                               function="netCreate")])
+    details2: dict = {}
+    status, test, state = judge_build(moved, GREEN, state, 2, details2)
+    assert (status, test) == ("blocked", "skip") and "still broken since patch 1" in details2["build_note"]
+    assert details2["build_errors_since"] == [1]
+    # patch 3 adds an error of its own while the tree is still broken: failed, its error first
+    own = CompilerMessage("src/virsh.c", 5, 1, "error", "expected ';'")
+    details3: dict = {}
+    status, _, state = judge_build(StepOutcome("fail", 1.0, messages=[moved.messages[0], own]), GREEN, state, 3,
+                                   details3)
+    assert status == "fail" and details3["build_errors"][0].startswith("src/virsh.c:5:1: error: expected ';'")
+    assert details3["build_errors_since"] == [3, 1] and "1 new error" in details3["build_note"]
+
+
+def test_failing_tests_inherited_from_an_earlier_patch_are_blocked_and_a_new_one_fails():
+    before = PatchState(True, {"a": 1})
+    details: dict = {}
+    assert judge_tests(failing("a"), GREEN, before, PatchState(True), 2, details, lambda n: False) == "blocked"
+    details = {}
+    assert judge_tests(failing("a", "b"), GREEN, before, PatchState(True), 2, details, lambda n: False) == "fail"
+    assert [t["since"] for t in details["failed_tests"]] == [1, 2]

@@ -298,3 +298,26 @@ def test_the_unsupported_error_may_be_reported_by_its_code() -> None:
 def test_subject_prefixes_libvirt_uses() -> None:
     for subject in ("conf, qemu: Add the title", "qemu_capabilities.c: Probe it", "docs/manpages: Fix a typo"):
         assert run("generic.subject-form", {}, {}, subject=subject) == [], subject
+
+
+def test_since_is_asked_for_only_where_the_file_s_entry_points_carry_it() -> None:
+    # libvirt 7.8 (the netcreateflags series): no entry point of src/libvirt-network.c has Since:
+    new = ("\n/**\n * virDomainGetTitleFlags:\n * @domain: a domain object\n * @flags: extra flags\n *\n"
+           " * Returns the title.\n */\nchar *\nvirDomainGetTitleFlags(virDomainPtr domain, unsigned int flags)\n"
+           "{\n    VIR_DOMAIN_DEBUG(domain, \"flags=0x%x\", flags);\n    virResetLastError();\n    return NULL;\n}\n")
+    syms = TREE["src/libvirt_public.syms"].replace("virDomainGetTitle;", "virDomainGetTitle;\n        virDomainGetTitleFlags;")
+    old_era = IMPL.replace(" * Since: 1.1.0\n", "")
+    assert "Since:" not in old_era
+    before = {"src/libvirt-domain.c": old_era, "src/libvirt_public.syms": TREE["src/libvirt_public.syms"]}
+    after = {"src/libvirt-domain.c": old_era + new, "src/libvirt_public.syms": syms}
+    assert run("libvirt.entry-doc-comment", before, after) == []
+    # where the file's entry points do carry it, a new one without is still warned about
+    before = {"src/libvirt-domain.c": IMPL, "src/libvirt_public.syms": TREE["src/libvirt_public.syms"]}
+    after = {"src/libvirt-domain.c": IMPL + new, "src/libvirt_public.syms": syms}
+    [finding] = run("libvirt.entry-doc-comment", before, after)
+    assert "Since:" in finding.message
+    # and a missing @parameter is a problem in either era
+    undocumented = new.replace(" * @flags: extra flags\n", "")
+    after = {"src/libvirt-domain.c": old_era + undocumented, "src/libvirt_public.syms": syms}
+    [finding] = run("libvirt.entry-doc-comment", before | {"src/libvirt-domain.c": old_era}, after)
+    assert "@flags" in finding.message and "Since" not in finding.message
