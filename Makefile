@@ -5,8 +5,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SYSTEM_PACKAGES := git git-email meson ninja-build gcc libc6-dev pkg-config util-linux bubblewrap python3-venv
-TEST_SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql
+SYSTEM_PACKAGES := git git-email meson ninja-build gcc libc6-dev pkg-config util-linux bubblewrap ccache python3-venv
+TEST_SYSTEM_PACKAGES := chromium chromium-driver redis-server postgresql public-inbox
 # libvirt on Debian 12 (config/projects/libvirt.toml, config/libvirt-native.ini): the libraries of every
 # driver and storage backend the native file enables, the tools meson looks for at configure time,
 # and dwarves (pdwtags: without it libvirt silently skips check-remote_protocol)

@@ -120,6 +120,11 @@ class ProjectSettings:
     demo: bool = False
     maintainers: tuple[str, ...] = ()
     lore_url: str = ""  # public-inbox base of the list, e.g. https://lore.kernel.org/libvir-list
+    # the list's public-inbox archive (v2: one git repository per epoch under it), followed by
+    # `seriesbot follow` and read to prove delivery, e.g. https://lore.kernel.org/libvir-list;
+    # inbox_mirror: where its epochs are mirrored (default: <data>/inbox/<project>)
+    inbox_url: str = ""
+    inbox_mirror: str = ""
     # Patchwork instance tracking the list (base URL, e.g. https://patchwork.kernel.org) and the
     # project's link name there; the token comes from SERIESBOT_PATCHWORK_TOKEN_<PROJECT>
     patchwork_url: str = ""
