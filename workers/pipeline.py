@@ -116,9 +116,11 @@ class SeriesRun:
         self.log_dir = settings.logs_dir / f"run-{plan.run_id}"
         # what a build or test step may touch: its tree and build directory; and read what git in
         # that clone needs (libvirt's syntax-check runs git there): the mirror its objects come from
-        # and the submodule mirrors
+        # and the submodule mirrors; and the files of the bot's configuration its commands name (a
+        # meson native file)
+        config = steps.config_files(plan.project.build, settings.config_path.parent)
         self.workspace = steps.Workspace(self.ptree.src, self.ptree.build,
-                                         readonly=(self.ptree.mirror, self.ptree.submodules))
+                                         readonly=(self.ptree.mirror, self.ptree.submodules, *config))
         self.fetch_notes: list[str] = []
         self.rules = rules_for_project(self.project.rules.profiles, self.project.rules.disabled,
                                        self.project.rules.severity)

@@ -55,6 +55,19 @@ class StepOutcome:
         return [t for t in self.tests if t.status in FAILING]
 
 
+def config_files(cfg: BuildSettings, config_dir: Path) -> tuple[Path, ...]:
+    """The files of the bot's configuration folder that the build commands name (`{config}/x.ini`,
+    as `--native-file=...` or a separate argument): a step reads those, and nothing else of the
+    folder (which may hold secrets), so they join its workspace read-only."""
+    found: set[Path] = set()
+    for arg in (*cfg.setup, *cfg.build, *cfg.test):
+        for part in arg.split("="):
+            path = Path(part)
+            if path.is_absolute() and path.is_relative_to(config_dir) and path.is_file():
+                found.add(path)
+    return tuple(sorted(found))
+
+
 def jobs() -> int:
     """The parallelism `{jobs}` stands for: the CPUs this process may use (a container's, not the host's)."""
     try:

@@ -135,9 +135,12 @@ def run_once(settings, mails, to):
 
 def test_a_libvirt_shaped_tree_is_built_as_a_developer_s_clone(trees, tmp_path):
     upstream, sub, mails = trees
-    long_setup = ["meson", "setup", "{build}", "{src}", "-Dc_args=" + " ".join(f"-DMINI_OPT{i}=1" for i in range(80))]
+    long_setup = ["meson", "setup", "{build}", "{src}", "-Dc_args=" + " ".join(f"-DMINI_OPT{i}=1" for i in range(80)),
+                  "--native-file={config}/mini-native.ini"]  # as libvirt.toml: a file of the bot's config
     assert len(" ".join(long_setup)) > 1000
     settings = settings_for(tmp_path, "mini", upstream, f'"sub" = "{sub}"', long_setup)
+    (settings.config_path.parent / "mini-native.ini").write_text("[binaries]\nc = 'gcc'\n")
+    long_setup[-1] = f"--native-file={settings.config_path.parent}/mini-native.ini"
     run_id, outcome = run_once(settings, mails, "devel@mini.test")
     assert outcome == "done"
     src = settings.data_dir / "work" / "test-worker" / "mini" / "src"
