@@ -81,7 +81,8 @@ def bot_run(libvirt: Path, keycodemapdb: Path, work: Path) -> list[tuple[float, 
     base = work / "bot"
     upstream = lv.make_upstream(libvirt, work / "upstream.git")
     config = write_config(base, smtp_port=1, web_port=2, relay_port=3,
-                          extra_projects={"libvirt": lv.project_file("libvirt", upstream, keycodemapdb, LIST)})
+                          extra_projects={"libvirt": lv.project_file("libvirt", upstream, keycodemapdb, LIST,
+                                                                           base / "config")})
     settings = load_settings(config, env={})
     set_settings(settings)
     init_db(settings.database_url)

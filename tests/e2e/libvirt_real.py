@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -83,12 +84,15 @@ def edit_structs_line(files: list[Path]) -> None:
     path.write_text(text[:start] + replaced)
 
 
-def project_file(name: str, upstream: Path, keycodemapdb: Path, list_address: str) -> str:
-    """config/projects/libvirt.toml as shipped, pointed at the local git dirs."""
+def project_file(name: str, upstream: Path, keycodemapdb: Path, list_address: str, config_dir: Path) -> str:
+    """config/projects/libvirt.toml as shipped, pointed at the local git dirs; its native file is put
+    in the bot's configuration folder `config_dir`, where the shipped file reads it ({config})."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(native_file(), config_dir / "libvirt-native.ini")
     text = (ROOT / "config" / "projects" / "libvirt.toml").read_text()
     text = re.sub(r'^name = ".*"$', f'name = "{name}"', text, flags=re.M)
     text = re.sub(r'^list_id = ".*"$', f'list_id = "{name}.lists.seriesbot.test"', text, flags=re.M)
     text = re.sub(r'^list_address = ".*"$', f'list_address = "{list_address}"', text, flags=re.M)
     text = re.sub(r'^upstream = ".*"$', f'upstream = "{upstream}"', text, flags=re.M)
     text = text.replace("[submodules]\n", f'[submodules]\n"src/keycodemapdb" = "{keycodemapdb}"\n')
-    return text.replace("{config}/libvirt-native.ini", str(native_file()))
+    return text

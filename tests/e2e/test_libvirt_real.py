@@ -29,7 +29,7 @@ def run_series(request, tmp_path: Path, variant=None) -> dict[int, str]:
         variant(files)
     stack = make_stack(tmp_path, echo=False)
     (tmp_path / "config" / "projects" / "libvirt.toml").write_text(lv.project_file("libvirt", upstream, keycodemapdb,
-                                                                                   LIST))
+                                                                                   LIST, tmp_path / "config"))
     with stack.running(request):
         git_send_email(files, stack.smtp_port, to=LIST)
         replies = stack.wait_replies(6, timeout=4 * 3600 - 600)
