@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bot import cli_ops as ops
+from bot import cli_outbox
 from bot.bootstrap import command_settings as _settings
 from bot.bootstrap import prepare as _prepare
 from bot.errors import ConfigError
@@ -250,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("message", help="Message-ID or message URL")
     il.add_argument("--project", default="")
     importlib.import_module("workers.cli").register(sub)  # `rules list|check`, by name: bot never imports workers
+    cli_outbox.register(sub)
     web_cli.register(sub)  # `seriesbot series`: the dashboard's query language on the command line
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     config.add_parser("check", help="load and validate the configuration")
