@@ -149,7 +149,8 @@ def deliver_pending(settings: Settings, transport: MailTransport | None = None, 
         with session_scope(settings.database_url) as session:
             claimed = session.execute(update(OutboundMail).where(OutboundMail.id == mail_id,
                                                                  OutboundMail.state == "pending", _may_claim())
-                                      .values(state="sending", claimed_at=utcnow())
+                                      .values(state="sending", claimed_at=utcnow(),
+                                              attempts=OutboundMail.attempts + 1)
                                       .execution_options(synchronize_session=False)).rowcount
             if not claimed:
                 continue
@@ -157,8 +158,7 @@ def deliver_pending(settings: Settings, transport: MailTransport | None = None, 
             row = session.get(OutboundMail, mail_id)
             assert row is not None
             message = build_message(row, settings)
-            recipients = [*row.to, *row.cc]
-            row.attempts += 1
+            recipients = [*row.to, *row.cc]  # attempts was counted with the claim: a crash mid-send counts too
             try:
                 transport.send(message, settings.bot_address, recipients)
             except PermanentFailure as exc:
