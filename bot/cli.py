@@ -25,10 +25,10 @@ from bot.web import cli as web_cli
 log = logging.getLogger("seriesbot")
 
 
-def _setup_logging(level: str = "INFO") -> None:
+def _setup_logging(level: str = "INFO", verbose: bool = False) -> None:
     from bot.logs import setup
 
-    setup(level)
+    setup(level, verbose=verbose)
 
 
 def cmd_smtp(args: argparse.Namespace) -> int:
@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None, help="global TOML file (default: $SERIESBOT_CONFIG or "
                                                        "config/seriesbot.toml)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--verbose", action="store_true", help="also library chatter (Alembic's migration log)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="SMTP + dashboard + workers, all in one").add_argument(
         "--no-sink", action="store_true", help="do not start the local list archive on the relay port")
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level, args.verbose)
     handlers = {
         "serve": cmd_serve, "smtp": cmd_smtp, "web": cmd_web, "worker": cmd_worker, "demo-send": cmd_demo_send,
     }
