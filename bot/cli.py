@@ -148,7 +148,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Everything on one machine: SMTP, dashboard, a light and a build worker, as child processes."""
     settings = _settings(args)
     _prepare(settings)
-    exe = [sys.executable, "-m", "bot.cli"] + (["--config", str(settings.config_path)] if args.config else [])
+    exe = [sys.executable, "-m", "bot.cli"] + (["--config", str(settings.config_path)] if args.config else []) \
+        + (["--verbose"] if args.verbose else [])
     children: list[subprocess.Popen[bytes]] = []
     sink = None
     if not args.no_sink and settings.smtp_out.host in ("127.0.0.1", "localhost") and \
