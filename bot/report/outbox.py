@@ -96,21 +96,29 @@ def _inbox_url(session: Session, settings: Settings, row: OutboundMail) -> str:
     return conf.inbox_url if conf else ""
 
 
-def _unknown_outcome(session: Session, settings: Settings, row: OutboundMail, why: str) -> str:
-    """The relay may have the mail. On the list archive: sent. Else send it again, once, with the same
-    Message-ID; a second unknown outcome is left to a human (`seriesbot outbox retry`)."""
+def _found_on_archive(session: Session, settings: Settings, row: OutboundMail) -> bool:
+    """Before sending again what may already be on the list: the list archive, where there is one."""
+    if not delivery.on_list_archive(_inbox_url(session, settings, row), row.message_id):
+        return False
+    row.state, row.sent_at = "sent", utcnow()
+    row.last_error = "the outcome of a send was unknown; found on the list archive, not sent again"
+    log.info("event=mail-found-on-archive key=%s msgid=%s", row.key, row.message_id)
+    return True
+
+
+def _unknown_outcome(session: Session, settings: Settings, row: OutboundMail, why: str, wait: float) -> str:
+    """The relay may have the mail. It is sent again once, with the same Message-ID, after `wait`
+    seconds and a look at the list archive; a second unknown outcome is left to a human (`seriesbot
+    outbox retry`) unless the archive has it."""
     row.unknown_outcomes += 1
-    found = delivery.on_list_archive(_inbox_url(session, settings, row), row.message_id)
-    if found:
-        row.state, row.sent_at, row.last_error = "sent", utcnow(), f"{why}; found on the list archive"
-        log.info("event=mail-found-on-archive key=%s msgid=%s", row.key, row.message_id)
-        return "sent"
     if row.unknown_outcomes > 1:
+        if _found_on_archive(session, settings, row):
+            return "sent"
         _fail(session, settings, row, f"{why}, for the second time: not sent again (it may have reached the list)")
         return "failed"
-    row.state, row.next_attempt_at, row.last_error = "pending", utcnow(), f"{why}; sending it once more"
-    log.warning("event=mail-resend-once key=%s msgid=%s archive=%s", row.key, row.message_id,
-                "no" if found is False else "unknown")
+    row.state, row.next_attempt_at = "pending", utcnow() + dt.timedelta(seconds=wait)
+    row.last_error = f"{why}; to be looked up on the list archive, then sent once more"
+    log.warning("event=mail-outcome-unknown key=%s msgid=%s why=%s", row.key, row.message_id, why)
     return "retry"
 
 
@@ -137,7 +145,8 @@ def deliver_pending(settings: Settings, transport: MailTransport | None = None, 
                 continue
             row = session.get(OutboundMail, mail_id)
             assert row is not None
-            counts[_unknown_outcome(session, settings, row, "its sender stopped during the send")] += 1
+            # it has waited the whole stale window already: look it up and resend at once
+            counts[_unknown_outcome(session, settings, row, "its sender stopped during the send", 0)] += 1
     with session_scope(settings.database_url) as session:
         ids = session.scalars(select(OutboundMail.id).where(
             OutboundMail.state == "pending", or_(OutboundMail.next_attempt_at <= utcnow(),
@@ -157,6 +166,10 @@ def deliver_pending(settings: Settings, transport: MailTransport | None = None, 
         with session_scope(settings.database_url) as session:
             row = session.get(OutboundMail, mail_id)
             assert row is not None
+            if row.unknown_outcomes and _found_on_archive(session, settings, row):
+                row.attempts -= 1  # nothing was sent this time
+                counts["sent"] += 1
+                continue
             message = build_message(row, settings)
             recipients = [*row.to, *row.cc]  # attempts was counted with the claim: a crash mid-send counts too
             try:
@@ -165,7 +178,8 @@ def deliver_pending(settings: Settings, transport: MailTransport | None = None, 
                 _fail(session, settings, row, str(exc))
                 counts["failed"] += 1
             except OutcomeUnknown as exc:
-                counts[_unknown_outcome(session, settings, row, str(exc))] += 1
+                # give the list time to archive it before the look-up
+                counts[_unknown_outcome(session, settings, row, str(exc), 4 * settings.smtp_out.timeout)] += 1
             except TemporaryFailure as exc:
                 row.last_error = str(exc)[:2000]
                 if row.attempts >= settings.smtp_out.max_attempts:
