@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from bot.db.models import OutboundMail, Series, utcnow
+from bot.db.models import OutboundMail, PatchResult, Series, utcnow
 from bot.db.session import session_scope
 from bot.records import OutgoingMail
 from bot.report import delivery, undelivered
@@ -74,12 +74,15 @@ def _backoff(settings: Settings, attempts: int) -> dt.timedelta:
 
 
 def _may_claim() -> ColumnElement[bool]:
-    """A run's summary waits until none of its patch replies is still to be sent: after a relay
-    outage the replies' backoff would otherwise let the summary reach the list first."""
+    """A run's summary waits until none of its patch replies is still to be sent (or still to be
+    written: a result not yet reported): after a relay outage the replies' backoff would otherwise
+    let the summary reach the list first."""
     reply = aliased(OutboundMail)
-    waiting = exists(select(reply.id).where(reply.run_id == OutboundMail.run_id, reply.kind == "patch-reply",
-                                            reply.state.in_(("pending", "sending"))))
-    return or_(OutboundMail.kind != "summary", OutboundMail.run_id.is_(None), ~waiting)
+    unsent = exists(select(reply.id).where(reply.run_id == OutboundMail.run_id, reply.kind == "patch-reply",
+                                           reply.state.in_(("pending", "sending"))))
+    unwritten = exists(select(PatchResult.id).where(PatchResult.run_id == OutboundMail.run_id,
+                                                    PatchResult.reported.is_(False)))
+    return or_(OutboundMail.kind != "summary", OutboundMail.run_id.is_(None), ~or_(unsent, unwritten))
 
 
 def _fail(session: Session, settings: Settings, row: OutboundMail, error: str) -> None:

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from bot.cli import main
-from bot.db.models import OutboundMail, Run, Series, utcnow
-from bot.db.session import session_scope
+from bot.db.models import OutboundMail, Patch, PatchResult, Run, Series, utcnow
+from bot.db.session import dispose_all, init_db, session_scope
 from bot.records import OutgoingMail
 from bot.report import delivery, outbox
 from bot.report.outbox import build_message, deliver_pending, queue_mail
@@ -25,6 +25,7 @@ from bot.web.app import create_app
 from tests.fixtures_demo import demo_mails
 from tests.ingest_driver import deliver
 from tests.relay import Relay
+from tests.stack import drop_postgres, fresh_postgres_url
 
 ADMIN = "admin@seriesbot.test"
 
@@ -39,6 +40,19 @@ def a_mail(key: str, kind: str = "patch-reply") -> OutgoingMail:
     return OutgoingMail(key=key, kind=kind, to=("devel@demo.seriesbot.test",), cc=(), subject=f"Re: {key}",
                         body="result\n", in_reply_to=None, references=(), message_id=f"{key}@seriesbot.test",
                         headers={"X-Seriesbot": "seriesbot"})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bot_settings(bot_settings, request):
+    """Every test on both databases (the claim is one conditional UPDATE with correlated subqueries)."""
+    if request.param == "sqlite":
+        yield bot_settings
+        return
+    url, name = fresh_postgres_url()
+    init_db(url)
+    yield replace(bot_settings, database_url=url)
+    dispose_all()
+    drop_postgres(name)
 
 
 @pytest.fixture
@@ -170,6 +184,20 @@ def test_a_summary_waits_for_its_patch_replies(bot_settings, run_id):
                                        "<summary@seriesbot.test>"]
 
 
+def test_a_summary_waits_for_replies_not_yet_written(bot_settings, run_id):
+    with session_scope(bot_settings.database_url) as session:
+        patch = session.scalar(select(Patch).limit(1))
+        result = PatchResult(run_id=run_id, patch_id=patch.id, index=patch.index, verdict="ok", reported=False)
+        session.add(result)
+    with Relay() as relay:
+        settings = on_relay(bot_settings, relay)
+        queue(settings, run_id, a_mail("early-summary", kind="summary"))
+        assert deliver_pending(settings)["sent"] == 0  # its patch's reply is still to be rendered
+        with session_scope(settings.database_url) as session:
+            session.execute(update(PatchResult).values(reported=True))
+        assert deliver_pending(settings)["sent"] == 1
+
+
 def test_a_summary_goes_once_its_replies_failed_for_good(bot_settings, run_id):
     with Relay(reply="550 5.7.1 no thanks") as relay:
         settings = on_relay(bot_settings, relay)
@@ -178,7 +206,7 @@ def test_a_summary_goes_once_its_replies_failed_for_good(bot_settings, run_id):
         assert counts["failed"] == 2  # the reply (refused), then the summary it no longer holds back (refused)
 
 
-def test_refused_for_good_is_shown_mailed_to_admins_and_retried(bot_settings, run_id, tmp_path):
+def test_refused_for_good_is_shown_mailed_to_admins_and_retried(bot_settings, run_id, tmp_path, monkeypatch):
     with Relay(reply="550 5.7.1 not on this list") as relay:
         settings = on_relay(bot_settings, relay)
         queue(settings, run_id, a_mail("refused"))
@@ -192,6 +220,7 @@ def test_refused_for_good_is_shown_mailed_to_admins_and_retried(bot_settings, ru
     series_page = client.get(f"/series/{row.series_id}").text
     assert "undelivered" in series_page and "550" in series_page
     with Relay() as relay:  # the relay takes it now: the admins' alert and, on request, the mail itself
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
         config = tmp_path / "retry.toml"
         text = settings.config_path.read_text().replace("\nport = 3\n", f"\nport = {relay.port}\n")
         config.write_text(f'admin_addresses = ["{ADMIN}"]\n' + text)
