@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bot import cli_ops as ops
+from bot import cli_outbox
 from bot.bootstrap import command_settings as _settings
 from bot.bootstrap import prepare as _prepare
 from bot.errors import ConfigError
@@ -24,10 +25,10 @@ from bot.web import cli as web_cli
 log = logging.getLogger("seriesbot")
 
 
-def _setup_logging(level: str = "INFO") -> None:
+def _setup_logging(level: str = "INFO", verbose: bool = False) -> None:
     from bot.logs import setup
 
-    setup(level)
+    setup(level, verbose=verbose)
 
 
 def cmd_smtp(args: argparse.Namespace) -> int:
@@ -147,7 +148,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Everything on one machine: SMTP, dashboard, a light and a build worker, as child processes."""
     settings = _settings(args)
     _prepare(settings)
-    exe = [sys.executable, "-m", "bot.cli"] + (["--config", str(settings.config_path)] if args.config else [])
+    exe = [sys.executable, "-m", "bot.cli"] + (["--config", str(settings.config_path)] if args.config else []) \
+        + (["--verbose"] if args.verbose else [])
     children: list[subprocess.Popen[bytes]] = []
     sink = None
     if not args.no_sink and settings.smtp_out.host in ("127.0.0.1", "localhost") and \
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None, help="global TOML file (default: $SERIESBOT_CONFIG or "
                                                        "config/seriesbot.toml)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--verbose", action="store_true", help="also library chatter (Alembic's migration log)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="SMTP + dashboard + workers, all in one").add_argument(
         "--no-sink", action="store_true", help="do not start the local list archive on the relay port")
@@ -250,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("message", help="Message-ID or message URL")
     il.add_argument("--project", default="")
     importlib.import_module("workers.cli").register(sub)  # `rules list|check`, by name: bot never imports workers
+    cli_outbox.register(sub)
     web_cli.register(sub)  # `seriesbot series`: the dashboard's query language on the command line
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     config.add_parser("check", help="load and validate the configuration")
@@ -259,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level, args.verbose)
     handlers = {
         "serve": cmd_serve, "smtp": cmd_smtp, "web": cmd_web, "worker": cmd_worker, "demo-send": cmd_demo_send,
     }

@@ -35,7 +35,10 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def setup(level: str = "INFO") -> None:
+def setup(level: str = "INFO", verbose: bool = False) -> None:
+    # Alembic says what it does at INFO on every start; bot.db.migrate lets it speak when a revision
+    # is applied, --verbose always
+    logging.getLogger("alembic").setLevel(logging.NOTSET if verbose else logging.WARNING)
     root = logging.getLogger()
     if any(isinstance(f, ContextFilter) for h in root.handlers for f in h.filters):
         return

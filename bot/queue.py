@@ -33,6 +33,7 @@ RECONCILE = "bot.reconcile"
 TEST_SERIES = "workers.test_series"
 
 LONGEST_RUN_SECONDS = 6 * 3600
+OUTBOX_BUDGET_SECONDS = 120  # bot.report.outbox.deliver_pending's default budget
 
 app = Celery("seriesbot")
 _configured_for: str | None = None
@@ -65,6 +66,7 @@ def configure(settings: Settings | None = None) -> Celery:
         }
     else:
         transport_options = {"visibility_timeout": LONGEST_RUN_SECONDS + 3600}
+    send_limit = max(900, int(OUTBOX_BUDGET_SECONDS + settings.smtp_out.stale_after_seconds + 60))
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options,
@@ -85,7 +87,8 @@ def configure(settings: Settings | None = None) -> Celery:
         task_annotations={
             TEST_SERIES: {"time_limit": LONGEST_RUN_SECONDS + 600, "soft_time_limit": LONGEST_RUN_SECONDS},
             INGEST: {"time_limit": 300}, REPORT_PATCH: {"time_limit": 300}, REPORT_RUN: {"time_limit": 300},
-            SEND_OUTBOX: {"time_limit": 900}, RECONCILE: {"time_limit": 900},
+            # room for the outbox's claiming budget plus one send that waits the whole data_timeout
+            SEND_OUTBOX: {"time_limit": send_limit}, RECONCILE: {"time_limit": send_limit},
         },
     )
     _configured_for = settings.broker_url + str(settings.data_dir)

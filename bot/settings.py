@@ -39,10 +39,18 @@ class SmtpOut:
     starttls: bool = False
     user: str = ""
     password: str = field(default="", repr=False)
-    timeout: float = 30.0
+    timeout: float = 30.0  # connecting and each command's reply
+    # the final reply after the message text: RFC 5321 4.5.3.2.6 gives the server 10 minutes, and a
+    # client that gives up earlier sends the mail again though the relay kept it
+    data_timeout: float = 600.0
     max_attempts: int = 50
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 600.0
+
+    @property
+    def stale_after_seconds(self) -> float:
+        """A send claimed longer ago than the longest a live sender can take has lost its sender."""
+        return self.data_timeout + 4 * self.timeout
 
 
 @dataclass(frozen=True)

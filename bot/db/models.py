@@ -223,8 +223,12 @@ class OutboundMail(Base):
     subject: Mapped[str] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body: Mapped[str] = mapped_column(Text)
-    # pending, sending, sent, failed (permanent), dry-run
+    # pending, sending, sent, failed (refused for good, attempts exhausted, or its outcome unknown twice), dry-run
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    # sends whose outcome is unknown (the sender died or the connection broke after the message text):
+    # the first is looked up on the list archive, then resent once with the same Message-ID
+    unknown_outcomes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.db.session import session_scope
 from bot.settings import Settings
 from bot.web import actions, auth, detail, logs, queries, rangediff
+from bot.web.limits import MAX_QUERY, FilterText, FromParam, PathId, RunParam
 from bot.web.query import list_query, parse
 from bot.web.records import (
     ActionResult,
@@ -43,9 +44,10 @@ def projects(request: Request) -> Overview:
 
 
 @router.get("/series", response_model=SeriesPage)
-def list_series(request: Request, q: str = Query("", description="e.g. `project:demo state:failed author:ada words`"),
+def list_series(request: Request, q: str = Query("", max_length=MAX_QUERY,
+                                                description="e.g. `project:demo state:failed author:ada words`"),
                 page: int = Query(1, ge=1, le=queries.MAX_PAGE), per_page: int = Query(queries.PER_PAGE, ge=1, le=200),
-                project: str | None = None, state: str | None = None, author: str | None = None) -> SeriesPage:
+                project: FilterText = None, state: FilterText = None, author: FilterText = None) -> SeriesPage:
     """Series, newest first, one page; `q` is the dashboard's query language."""
     query = parse(list_query(q, project, state, author))
     if query.errors:
@@ -55,7 +57,7 @@ def list_series(request: Request, q: str = Query("", description="e.g. `project:
 
 
 @router.get("/series/{series_id}", response_model=SeriesDetail)
-def get_series(request: Request, series_id: int, run: int | None = None) -> SeriesDetail:
+def get_series(request: Request, series_id: PathId, run: RunParam = None) -> SeriesDetail:
     """One series: versions, patches with trailers, every run (newest first) with results and
     findings, commands received, mails sent."""
     with session_scope(_settings(request).database_url) as session:
@@ -66,7 +68,7 @@ def get_series(request: Request, series_id: int, run: int | None = None) -> Seri
 
 
 @router.get("/series/{series_id}/live", response_model=LiveStatus)
-def live(request: Request, series_id: int) -> LiveStatus:
+def live(request: Request, series_id: PathId) -> LiveStatus:
     """The latest run's matrix; `live` changes whenever the series page would."""
     with session_scope(_settings(request).database_url) as session:
         found = detail.live_status(session, series_id)
@@ -76,7 +78,7 @@ def live(request: Request, series_id: int) -> LiveStatus:
 
 
 @router.get("/series/{series_id}/range-diff", response_model=RangeDiff)
-def range_diff(request: Request, series_id: int, from_: int = Query(..., alias="from")) -> RangeDiff:
+def range_diff(request: Request, series_id: PathId, from_: FromParam) -> RangeDiff:
     """`git range-diff` from another version (`from`, a series id) to this one."""
     settings = _settings(request)
     with session_scope(settings.database_url) as session:
@@ -87,7 +89,7 @@ def range_diff(request: Request, series_id: int, from_: int = Query(..., alias="
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
-def get_run(request: Request, run_id: int) -> RunDetail:
+def get_run(request: Request, run_id: PathId) -> RunDetail:
     with session_scope(_settings(request).database_url) as session:
         found = detail.get_run(session, run_id)
     if found is None:
@@ -133,12 +135,12 @@ async def _act(call, *args: object) -> ActionResult:  # type: ignore[no-untyped-
 
 
 @router.post("/series/{series_id}/retest", response_model=ActionResult)
-async def retest(request: Request, series_id: int, user: Annotated[str, Depends(_user)]) -> ActionResult:
+async def retest(request: Request, series_id: PathId, user: Annotated[str, Depends(_user)]) -> ActionResult:
     """A new forced run of the series, replacing an active one (the project's maintainers only)."""
     return await _act(actions.retest, _settings(request), series_id, user)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=ActionResult)
-async def cancel(request: Request, run_id: int, user: Annotated[str, Depends(_user)]) -> ActionResult:
+async def cancel(request: Request, run_id: PathId, user: Annotated[str, Depends(_user)]) -> ActionResult:
     """Cancel a queued or running run (the project's maintainers only)."""
     return await _act(actions.cancel, _settings(request), run_id, user)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.db.session import init_db
 from bot.settings import Settings, get_settings
-from bot.web import api, auth, feeds, health, pages
+from bot.web import api, auth, feeds, health, limits, pages
 
 HERE = Path(__file__).resolve().parent
 # Defence in depth behind autoescaping: no inline script, nothing from other sites, no framing.
@@ -61,5 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     published = settings.data_dir / "published"
     published.mkdir(parents=True, exist_ok=True)
     app.mount("/git", StaticFiles(directory=published), name="git")
+    app.add_exception_handler(HTTPException, limits.http_error)
+    app.add_exception_handler(RequestValidationError, limits.validation_error)
+    app.add_middleware(limits.RequestLimits)
     app.add_middleware(SecurityHeaders)
     return app

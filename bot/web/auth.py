@@ -61,6 +61,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def same_text(a: str, b: str) -> bool:
+    """compare_digest on text from a request, which may hold any character (str arguments must be
+    ASCII, else TypeError)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
+
+
 def _sign(settings: Settings, payload: str) -> str:
     return _b64(hmac.new(secret_key(settings), payload.encode(), hashlib.sha256).digest())
 
@@ -69,7 +75,7 @@ def check_login(settings: Settings, address: str, token: str) -> str | None:
     """The normalised address when the token is the one set for it."""
     address = address.strip().lower()
     expected = settings.web.logins.get(address)
-    if not expected or not hmac.compare_digest(expected.encode(), token.strip().encode()):
+    if not expected or not same_text(expected, token.strip()):
         return None
     return address
 
@@ -83,7 +89,7 @@ def make_session(settings: Settings, address: str, now: float | None = None) -> 
 def _session(settings: Settings, request: Request) -> dict[str, object] | None:
     value = request.cookies.get(COOKIE, "")
     payload, _, sig = value.partition(".")
-    if not payload or not sig or not hmac.compare_digest(sig, _sign(settings, payload)):
+    if not payload or not sig or not same_text(sig, _sign(settings, payload)):
         return None
     try:
         data = json.loads(_unb64(payload))
@@ -110,7 +116,7 @@ def csrf_token(settings: Settings, request: Request) -> str:
 
 def csrf_ok(settings: Settings, request: Request, token: str) -> bool:
     expected = csrf_token(settings, request)
-    return bool(expected) and hmac.compare_digest(expected, token or "") and same_origin(request)
+    return bool(expected) and same_text(expected, token or "") and same_origin(request)
 
 
 def same_origin(request: Request) -> bool:
@@ -128,7 +134,7 @@ def bearer_user(settings: Settings, request: Request) -> str | None:
         return None
     found = None
     for address, expected in settings.web.logins.items():  # compare with every token: constant time per login
-        if hmac.compare_digest(expected.encode(), token.strip().encode()):
+        if same_text(expected, token.strip()):
             found = address
     return found
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.db.models import PatchResult, Run, Series, utcnow
 from bot.db.session import session_scope
+from bot.web.limits import PathId
 from bot.web.queries import iso
 from bot.web.templating import templates
 
@@ -51,7 +52,7 @@ def _text_width(text: str) -> int:
 
 
 @router.get("/series/{series_id}/badge.svg", include_in_schema=False)
-def badge(request: Request, series_id: int) -> Response:
+def badge(request: Request, series_id: PathId) -> Response:
     settings = request.app.state.settings
     with session_scope(settings.database_url) as session:
         state = session.scalar(select(Series.state).where(Series.id == series_id))

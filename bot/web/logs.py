@@ -14,11 +14,11 @@ TAIL = 6 * 1024
 
 def resolve(logs_dir: Path, path: str) -> Path | None:
     root = logs_dir.resolve()
-    try:
+    try:  # is_file() too raises on a name too long for the file system
         target = (root / path).resolve()
+        if root not in target.parents or not target.is_file():
+            return None
     except (OSError, ValueError):
-        return None
-    if root not in target.parents or not target.is_file():
         return None
     return target
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.db.session import session_scope
 from bot.settings import Settings
 from bot.web import actions, auth, detail, logs, queries, rangediff
+from bot.web.limits import FilterText, FromParam, PathId, QueryText, RunParam
 from bot.web.query import format_query, list_query, parse, with_term
 from bot.web.records import STEPS, RunDetail, SeriesDetail
 from bot.web.templating import templates
@@ -34,8 +35,8 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
 
 
 @router.get("/", response_class=HTMLResponse)
-def series_list_page(request: Request, q: str | None = None, page: int = Query(1, ge=1),
-                     project: str | None = None, state: str | None = None, author: str | None = None):
+def series_list_page(request: Request, q: QueryText = None, page: int = Query(1, ge=1),
+                     project: FilterText = None, state: FilterText = None, author: FilterText = None):
     settings = _settings(request)
     query = parse(list_query(q, project, state, author))
     with session_scope(settings.database_url) as session:
@@ -89,18 +90,18 @@ def _series_context(request: Request, series_id: int, run: int | None) -> dict[s
 
 
 @router.get("/series/{series_id}", response_class=HTMLResponse)
-def series_page(request: Request, series_id: int, run: int | None = None):
+def series_page(request: Request, series_id: PathId, run: RunParam = None):
     return _page(request, "series.html", _series_context(request, series_id, run))
 
 
 @router.get("/series/{series_id}/fragment", response_class=HTMLResponse)
-def series_fragment(request: Request, series_id: int, run: int | None = None):
+def series_fragment(request: Request, series_id: PathId, run: RunParam = None):
     """The live part of the series page, for live.js to swap in when the live token changes."""
     return _page(request, "_series_body.html", _series_context(request, series_id, run))
 
 
 @router.get("/series/{series_id}/range-diff", response_class=HTMLResponse)
-def range_diff_page(request: Request, series_id: int, from_: int = Query(..., alias="from")):
+def range_diff_page(request: Request, series_id: PathId, from_: FromParam):
     settings = _settings(request)
     with session_scope(settings.database_url) as session:
         result = rangediff.range_diff(session, settings, from_, series_id)
@@ -111,7 +112,7 @@ def range_diff_page(request: Request, series_id: int, from_: int = Query(..., al
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, run_id: int) -> RedirectResponse:
+def run_page(request: Request, run_id: PathId) -> RedirectResponse:
     with session_scope(_settings(request).database_url) as session:
         run = detail.get_run(session, run_id)
     if run is None:
@@ -186,7 +187,7 @@ async def _action(request: Request, series_id: int, call: Any) -> Response:
 
 
 @router.post("/series/{series_id}/retest")
-async def retest_button(request: Request, series_id: int) -> Response:
+async def retest_button(request: Request, series_id: PathId) -> Response:
     return await _action(request, series_id, lambda settings, user: actions.retest(settings, series_id, user))
 
 
@@ -196,7 +197,7 @@ def _get_run(settings: Settings, run_id: int) -> RunDetail | None:
 
 
 @router.post("/runs/{run_id}/cancel")
-async def cancel_button(request: Request, run_id: int) -> Response:
+async def cancel_button(request: Request, run_id: PathId) -> Response:
     run = await run_in_threadpool(_get_run, _settings(request), run_id)
     if run is None:
         raise HTTPException(404, "no such run")

@@ -10,14 +10,23 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Patch, PatchResult, Run, Series, WorkerHeartbeat, utcnow
+from bot.db.models import OutboundMail, Patch, PatchResult, Run, Series, WorkerHeartbeat, utcnow
 from bot.settings import Settings
 from bot.web.query import SeriesQuery, format_query, to_filters
-from bot.web.records import Overview, PatchCell, ProjectOverview, SeriesPage, SeriesRow, WorkerInfo
+from bot.web.records import (
+    Overview,
+    PatchCell,
+    ProjectOverview,
+    SeriesPage,
+    SeriesRow,
+    UndeliveredMail,
+    WorkerInfo,
+)
 
 PER_PAGE = 50
 COUNT_CAP = 10_000  # beyond this the list says "10000+ series"
 MAX_PAGE = 10_000
+UNDELIVERED_SHOWN = 50
 WORKER_ALIVE = dt.timedelta(seconds=60)  # a heartbeat older than this: the worker is gone (as `seriesbot status`)
 ACTIVE = ("queued", "running")
 REVIEW_TRAILERS_EXCLUDE = {"signed-off-by"}
@@ -108,7 +117,7 @@ def series_list(session: Session, q: SeriesQuery, *, page: int = 1, per_page: in
 
 def overview(session: Session, settings: Settings, now: dt.datetime | None = None) -> Overview:
     """Per project: series of the last day and week, passed/failed of the week, queue, running runs;
-    and every worker that ever sent a heartbeat. Four statements."""
+    every worker that ever sent a heartbeat; mail that will not be delivered. Five statements."""
     now = now or utcnow()
     day, week = now - dt.timedelta(days=1), now - dt.timedelta(days=7)
     counts: dict[str, Any] = {}
@@ -140,4 +149,8 @@ def overview(session: Session, settings: Settings, now: dt.datetime | None = Non
                           last_seen=iso(w.last_seen) or "", started_at=iso(w.started_at) or "",
                           current_run_id=w.current_run_id)
                for w in session.scalars(select(WorkerHeartbeat).order_by(WorkerHeartbeat.name))]
-    return Overview(projects=projects, workers=workers)
+    undelivered = [UndeliveredMail(m.id, m.kind, m.subject, list(m.to or []), m.attempts, m.last_error,
+                                   iso(m.failed_at), m.series_id, m.run_id)
+                   for m in session.scalars(select(OutboundMail).where(OutboundMail.state == "failed")
+                                            .order_by(OutboundMail.id.desc()).limit(UNDELIVERED_SHOWN))]
+    return Overview(projects=projects, workers=workers, undelivered=undelivered)

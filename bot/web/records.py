@@ -72,9 +72,25 @@ class ProjectOverview:
 
 
 @dataclass(frozen=True)
+class UndeliveredMail:
+    """A mail refused for good, out of attempts, or whose outcome was unknown twice:
+    `seriesbot outbox retry <id>` sends it again."""
+    id: int
+    kind: str
+    subject: str
+    to: list[Any]
+    attempts: int
+    last_error: str
+    failed_at: str | None
+    series_id: int | None
+    run_id: int | None
+
+
+@dataclass(frozen=True)
 class Overview:
     projects: list[ProjectOverview]
     workers: list[WorkerInfo]
+    undelivered: list[UndeliveredMail] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
