@@ -197,6 +197,8 @@ def test_a_hostile_series_reaches_nothing_and_is_reported(request, tmp_path: Pat
         with session_scope(stack.settings.database_url) as session:
             results = {r.index: (r.build, r.test, dict(r.details or {}), dict(r.logs or {}))
                        for r in session.scalars(select(PatchResult).where(PatchResult.run_id == run.id))}
+            again = session.get(Run, run.id)
+            assert {1, 2} <= set(results), f"run {again.state}: {again.error}\n{stack.logs()}"
         logs_dir = stack.settings.logs_dir
         build1 = (logs_dir / results[1][3]["build"]).read_text(errors="replace")
         test1 = (logs_dir / results[1][3]["test"]).read_text(errors="replace")

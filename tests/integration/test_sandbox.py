@@ -23,12 +23,14 @@ PY = sys.executable
 def test_timeout_kills_the_whole_group(tmp_path):
     # the child starts a grandchild that would outlive it; both must die
     marker = tmp_path / "alive"
-    code = f"import subprocess,time; subprocess.Popen(['sleep','30']); open({str(marker)!r},'w').write('x'); time.sleep(30)"
+    # a duration no other process on the machine sleeps for, so the check below finds only ours
+    nap = f"30.{os.getpid()}{abs(hash(str(tmp_path))) % 100000}"
+    code = f"import subprocess,time; subprocess.Popen(['sleep',{nap!r}]); open({str(marker)!r},'w').write('x'); time.sleep(30)"
     result = run([PY, "-c", code], cwd=tmp_path, output_path=tmp_path / "out.log", limits=Limits(timeout=1.5))
     assert result.timed_out and result.duration < 10
     assert "timed out" in tail(tmp_path / "out.log")
     import subprocess
-    left = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout.split()
+    left = subprocess.run(["pgrep", "-f", f"sleep {nap}"], capture_output=True, text=True).stdout.split()
     assert not left
 
 
