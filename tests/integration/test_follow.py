@@ -228,3 +228,22 @@ def test_a_follower_killed_mid_read_resumes_without_loss_or_duplicates(bot_setti
     assert count() == total
     assert set(rows(bot_settings)) == {f"m{n}@example.org" for n in range(total)}
     assert cursor(bot_settings, 0)[0] == inbox.head(0)
+
+
+def test_what_the_archive_held_when_following_began_is_history(bot_settings, inbox):
+    from tests.ingest_driver import all_series
+    from tests.integration.test_assembly import series_mails
+
+    inbox.add_many(series_mails("old", 2))
+    url = inbox.serve()
+    project, settings = following(bot_settings, url)
+    report = follow_project(project, settings)
+    assert report.history == report.stored == 3
+    inbox.add_many(series_mails("new", 2, title="domain: add bar"))
+    report = follow_project(project, settings)
+    assert report.stored == 3 and report.history == 0
+    by_title = {s["title"]: s for s in all_series(settings)}
+    old, new = by_title["domain: add foo"], by_title["domain: add bar"]
+    assert old["indexes"] == new["indexes"] == [1, 2]
+    assert old["runs"] == []  # history: assembled, never run
+    assert [t for t, _ in new["runs"]] == ["new-series"]
