@@ -247,3 +247,33 @@ def test_what_the_archive_held_when_following_began_is_history(bot_settings, inb
     assert old["indexes"] == new["indexes"] == [1, 2]
     assert old["runs"] == []  # history: assembled, never run
     assert [t for t, _ in new["runs"]] == ["new-series"]
+
+
+def test_the_dashboard_shows_the_archive_and_our_mails_on_the_list(bot_settings, inbox):
+    from fastapi.testclient import TestClient
+
+    from bot.db.models import Series
+    from bot.web.app import create_app
+    from tests.integration.test_assembly import series_mails
+
+    url = inbox.serve()
+    project, settings = following(bot_settings, url)
+    follow_project(project, settings)
+    inbox.add_many(series_mails("s", 1))
+    follow_project(project, settings)
+    with session_scope(settings.database_url) as s:
+        series_id = s.scalar(select(Series.id))
+        for n in (1, 2):
+            s.add(OutboundMail(key=f"k{n}", kind="patch-reply", series_id=series_id, message_id=f"r{n}@seriesbot.test",
+                               subject=f"Re: reply {n}", body="ok", state="sent"))
+    inbox.add(make_mail("Re: [PATCH] x", msgid="r1@seriesbot.test", sender="seriesbot <seriesbot@seriesbot.test>"))
+    follow_project(project, settings)
+    client = TestClient(create_app(settings))
+    page = client.get("/projects").text
+    assert inbox.head(0)[:12] in page and "Public-inbox archives followed" in page
+    assert '<td class="archive-only">3</td>' in page  # the series' two mails and our reply: SMTP had none
+    assert '<td class="archive-on-list">1</td>' in page
+    series_page = client.get(f"/series/{series_id}").text
+    assert series_page.count("on the list</span>") == 1
+    api = client.get(f"/api/series/{series_id}").json()
+    assert sorted(bool(m["on_list_at"]) for m in api["mails"]) == [False, True]
