@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     fo = sub.add_parser("follow", help="read the projects' public-inbox archives (inbox_url) into the bot")
     fo.add_argument("--project", default="", help="only this project")
     fo.add_argument("--once", action="store_true", help="one round, then exit (default: follow until stopped)")
-    fo.add_argument("--batch", type=int, default=500, help="commits stored between two cursor moves")
+    fo.add_argument("--batch", type=int, default=200, help="commits stored between two cursor moves")
     fo.set_defaults(handler=ops.cmd_follow)
     il = imp.add_parser("lore", help="a whole thread from a public-inbox server (project lore_url)")
     il.add_argument("message", help="Message-ID or message URL")

@@ -26,18 +26,18 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import queue
-from bot.db.models import InboxEpoch, InboxFollow, OutboundMail, utcnow
+from bot.db.models import InboxEpoch, InboxFollow, Message, OutboundMail, utcnow
 from bot.db.session import session_scope
-from bot.ingest.ingest import ingest_message
+from bot.ingest.ingest import ingest_row
 from bot.receive import archive
-from bot.receive.archive import ArchiveCommit, ArchiveError
+from bot.receive.archive import ArchiveError
 from bot.receive.store import header_msgid, store_message
 from bot.records import OutgoingMail
 from bot.settings import ProjectSettings, Settings
 
 log = logging.getLogger("seriesbot.follow")
 
-BATCH = 500  # commits per cursor step: what a killed follower may read again
+BATCH = 200  # commits per transaction and cursor step: what a killed follower reads again
 HEAD_KEEP = 65536  # what is kept of a message over the size limit (its headers and the start)
 
 
@@ -160,9 +160,7 @@ def _follow_epoch(project: ProjectSettings, settings: Settings, epoch: int, mirr
             else set()
     for i in range(0, len(pending), batch):
         chunk = pending[i:i + batch]
-        _store_batch(project, settings, archive.read_commits(gitdir, chunk), old, report)
-        _advance(settings, project.name, epoch, chunk[-1][0], len(chunk))
-        report.commits += len(chunk)
+        _store_batch(project, settings, epoch, chunk, gitdir, old, report)
 
 
 def _epoch_row(session: Session, project: str, epoch: int) -> InboxEpoch:
@@ -174,54 +172,64 @@ def _epoch_row(session: Session, project: str, epoch: int) -> InboxEpoch:
     return row
 
 
-def _store_batch(project: ProjectSettings, settings: Settings, commits: Iterable[ArchiveCommit],
-                 old: set[str], report: FollowReport) -> None:
+def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commits: list[tuple[str, int]],
+                 gitdir: Path, old: set[str], report: FollowReport) -> None:
+    """Store and ingest one batch and move the cursor past it, all in one transaction: a follower
+    killed here leaves the cursor before the batch, and reading it again stores nothing twice."""
     limit = settings.smtp_in.max_message_size
     seen_ids: list[str] = []
-    for commit in commits:
-        if commit.raw is None:
-            report.deletions += 1
-            continue
-        raw = commit.raw
-        seen_ids.append(header_msgid(raw))
-        history = commit.sha in old
-        if len(raw) > limit:
-            outcome = store_message(raw[:HEAD_KEEP], settings, source="archive", envelope_to=[project.list_address],
-                                    status="rejected", enqueue=False, history=history,
-                                    reason=f"over the size limit: {len(raw)} bytes > {limit} (archive commit "
-                                           f"{commit.sha})")
-            report.rejected += outcome.created
-        else:
-            outcome = store_message(raw, settings, source="archive", envelope_to=[project.list_address],
-                                    enqueue=False, history=history)
-        if not outcome.created:
-            report.duplicates += 1
-            continue
-        report.stored += 1
-        report.history += history
-        if len(raw) <= limit:
-            ingest_message(outcome.message_pk, settings)  # marks a mail that does not parse; never raises
-    if seen_ids:
-        report.on_list += _mark_on_list(settings, seen_ids)
-
-
-def _mark_on_list(settings: Settings, msgids: list[str]) -> int:
-    """Proof of delivery: the bot's own mails that the archive now holds are on the list."""
     with session_scope(settings.database_url) as session:
-        done = session.execute(update(OutboundMail).where(OutboundMail.message_id.in_(msgids),
-                                                          OutboundMail.on_list_at.is_(None))
-                               .values(on_list_at=utcnow()).execution_options(synchronize_session=False))
-        return int(done.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def _advance(settings: Settings, project: str, epoch: int, sha: str, count: int) -> None:
-    with session_scope(settings.database_url) as session:
-        row = _epoch_row(session, project, epoch)
-        row.cursor, row.commits = sha, row.commits + count
+        for commit in archive.read_commits(gitdir, commits):
+            if commit.raw is None:
+                report.deletions += 1
+                continue
+            raw = commit.raw
+            seen_ids.append(header_msgid(raw))
+            history = commit.sha in old
+            too_big = len(raw) > limit
+            outcome = store_message(
+                raw[:HEAD_KEEP] if too_big else raw, settings, source="archive", envelope_to=[project.list_address],
+                status="rejected" if too_big else "stored", history=history, session=session,
+                reason=f"over the size limit: {len(raw)} bytes > {limit} (archive commit {commit.sha})"
+                if too_big else "")
+            if not outcome.created:
+                report.duplicates += 1
+                continue
+            report.stored += 1
+            report.history += history
+            report.rejected += too_big
+            if not too_big:
+                _ingest(session, settings, outcome.message_pk)
+        report.on_list += _mark_on_list(session, seen_ids)
+        row = _epoch_row(session, project.name, epoch)
+        row.cursor, row.commits = commits[-1][0], row.commits + len(commits)
         row.state = "ok"  # a rewrite or a missing spell stays told (rewrites, error) once reading goes on
-        follow = session.get(InboxFollow, project)
+        follow = session.get(InboxFollow, project.name)
         if follow is not None:
-            follow.last_epoch, follow.last_commit, follow.last_read_at = epoch, sha, utcnow()
+            follow.last_epoch, follow.last_commit, follow.last_read_at = epoch, commits[-1][0], utcnow()
+    report.commits += len(commits)
+
+
+def _ingest(session: Session, settings: Settings, pk: int) -> None:
+    """Ingest inline, in a savepoint: a message that crashes ingest is marked, the batch goes on."""
+    row = session.get(Message, pk)
+    assert row is not None
+    try:
+        with session.begin_nested():
+            ingest_row(session, settings, row)
+    except Exception as exc:
+        log.exception("event=ingest-crashed pk=%d source=archive", pk)
+        row.status, row.reason = "error", f"ingest crashed: {exc!r}"[:2000]
+
+
+def _mark_on_list(session: Session, msgids: list[str]) -> int:
+    """Proof of delivery: the bot's own mails that the archive now holds are on the list."""
+    if not msgids:
+        return 0
+    done = session.execute(update(OutboundMail).where(OutboundMail.message_id.in_(msgids),
+                                                      OutboundMail.on_list_at.is_(None))
+                           .values(on_list_at=utcnow()).execution_options(synchronize_session=False))
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _problem(settings: Settings, project: ProjectSettings, report: FollowReport, epoch: int | None, state: str,
