@@ -62,7 +62,10 @@ def parse_manifest(data: bytes) -> list[int]:
     """Epoch numbers named in a public-inbox `manifest.js.gz` (gzip'd or plain JSON, keys like
     `/devel/git/0.git`)."""
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise ArchiveError(f"the manifest is not gzip: {exc}") from exc
     try:
         manifest = json.loads(data)
     except ValueError as exc:
