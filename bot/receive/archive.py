@@ -37,7 +37,8 @@ class ArchiveError(Exception):
 class ArchiveCommit:
     sha: str
     committed_at: int  # committer time (seconds since the epoch): when the archive took the mail
-    raw: bytes | None  # the message; None for a commit without `m` (a deletion)
+    raw: bytes | None  # the message; None for a commit without `m` (a deletion); cut at `keep` when too big
+    size: int = 0  # the message's whole size in the archive
 
 
 def _git(args: list[str], *, cwd: Path | None = None, timeout: float = GIT_TIMEOUT,
@@ -152,8 +153,10 @@ def commits_after(gitdir: Path, cursor: str | None, tip: str) -> list[tuple[str,
     return out
 
 
-def read_commits(gitdir: Path, commits: list[tuple[str, int]]) -> Iterator[ArchiveCommit]:
-    """The message of each commit (`<sha>:m`), read through one `git cat-file --batch`."""
+def read_commits(gitdir: Path, commits: list[tuple[str, int]], *, max_bytes: int | None = None,
+                 keep: int = 65536) -> Iterator[ArchiveCommit]:
+    """The message of each commit (`<sha>:m`), read through one `git cat-file --batch`. A message
+    over `max_bytes` is not held in memory: its first `keep` bytes are, and its size."""
     if not commits:
         return
     request = "".join(f"{sha}:m\n" for sha, _ in commits).encode()
@@ -172,11 +175,21 @@ def read_commits(gitdir: Path, commits: list[tuple[str, int]]) -> Iterator[Archi
             if header.endswith(b" missing\n"):
                 yield ArchiveCommit(sha, when, None)
                 continue
-            _oid, kind, size = header.split()
-            body = proc.stdout.read(int(size))
+            _oid, kind, size_text = header.split()
+            size = int(size_text)
+            if max_bytes is not None and size > max_bytes:
+                body = proc.stdout.read(keep)
+                left = size - len(body)
+                while left > 0:
+                    chunk = proc.stdout.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise ArchiveError(f"git cat-file ended inside {sha}:m")
+                    left -= len(chunk)
+            else:
+                body = proc.stdout.read(size)
             proc.stdout.read(1)  # the newline after each object
             # public-inbox-purge leaves an empty `m` where the purged message was
-            yield ArchiveCommit(sha, when, body if kind == b"blob" and body.strip() else None)
+            yield ArchiveCommit(sha, when, body if kind == b"blob" and body.strip() else None, size)
         feeder.join()
     finally:
         proc.stdout.close()

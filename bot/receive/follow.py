@@ -179,18 +179,18 @@ def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commi
     limit = settings.smtp_in.max_message_size
     seen_ids: list[str] = []
     with session_scope(settings.database_url) as session:
-        for commit in archive.read_commits(gitdir, commits):
+        for commit in archive.read_commits(gitdir, commits, max_bytes=limit, keep=HEAD_KEEP):
             if commit.raw is None:
                 report.deletions += 1
                 continue
             raw = commit.raw
             seen_ids.append(header_msgid(raw))
             history = commit.sha in old
-            too_big = len(raw) > limit
+            too_big = commit.size > limit
             outcome = store_message(
                 raw[:HEAD_KEEP] if too_big else raw, settings, source="archive", envelope_to=[project.list_address],
                 status="rejected" if too_big else "stored", history=history, session=session,
-                reason=f"over the size limit: {len(raw)} bytes > {limit} (archive commit {commit.sha})"
+                reason=f"over the size limit: {commit.size} bytes > {limit} (archive commit {commit.sha})"
                 if too_big else "")
             if not outcome.created:
                 report.duplicates += 1
