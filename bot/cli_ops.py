@@ -40,6 +40,8 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _prepare(settings)
+    import httpx
+
     from bot.receive.follow import follow_project
 
     projects = [settings.project(args.project)] if args.project else \
@@ -51,9 +53,10 @@ def cmd_follow(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     problems = 0
+    client = httpx.Client(timeout=30, follow_redirects=True)
     while True:
         for project in projects:
-            report = follow_project(project, settings, batch=max(1, args.batch))
+            report = follow_project(project, settings, client=client, batch=max(1, args.batch))
             problems += len(report.problems)
             if args.once or report.stored or report.problems:
                 print(f"{project.name}: epochs {report.epochs}, read {report.commits} commits, stored "

@@ -62,6 +62,12 @@ def epoch_url(url: str, epoch: int) -> str:
 def parse_manifest(data: bytes) -> list[int]:
     """Epoch numbers named in a public-inbox `manifest.js.gz` (gzip'd or plain JSON, keys like
     `/devel/git/0.git`)."""
+    return sorted(manifest_fingerprints(data))
+
+
+def manifest_fingerprints(data: bytes) -> dict[int, str]:
+    """Epoch -> its fingerprint in the manifest (a digest of its refs: it changes when the epoch
+    does), "" where the manifest gives none."""
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -73,16 +79,23 @@ def parse_manifest(data: bytes) -> list[int]:
         raise ArchiveError(f"the manifest is not JSON: {exc}") from exc
     if not isinstance(manifest, dict):
         raise ArchiveError("the manifest is not a JSON object")
-    return sorted({int(m.group(1)) for key in manifest if isinstance(key, str) and (m := _EPOCH_RE.search(key))})
+    out: dict[int, str] = {}
+    for key, entry in manifest.items():
+        m = _EPOCH_RE.search(key) if isinstance(key, str) else None
+        if m:
+            fingerprint = entry.get("fingerprint") if isinstance(entry, dict) else None
+            out[int(m.group(1))] = fingerprint if isinstance(fingerprint, str) else ""
+    return out
 
 
-def list_epochs(url: str, client: httpx.Client | None = None) -> list[int]:
-    """The epochs the archive has now. Raises ArchiveError when it cannot tell."""
+def list_epochs(url: str, client: httpx.Client | None = None) -> dict[int, str]:
+    """The epochs the archive has now, with their manifest fingerprints ("" when unknown: a local
+    archive). Raises ArchiveError when it cannot tell."""
     if is_local(url):
         gitdir = Path(url.removeprefix("file://")) / "git"
         if not gitdir.is_dir():
             raise ArchiveError(f"no epochs under {gitdir}")
-        return sorted(int(p.name[:-4]) for p in gitdir.glob("*.git") if p.name[:-4].isdigit())
+        return {int(p.name[:-4]): "" for p in gitdir.glob("*.git") if p.name[:-4].isdigit()}
     own = client is None
     client = client or httpx.Client(timeout=30, follow_redirects=True)
     try:
@@ -94,7 +107,7 @@ def list_epochs(url: str, client: httpx.Client | None = None) -> list[int]:
             client.close()
     if response.status_code != 200:
         raise ArchiveError(f"manifest: HTTP {response.status_code}")
-    return parse_manifest(response.content)
+    return manifest_fingerprints(response.content)
 
 
 def epoch_exists(url: str, epoch: int) -> bool:

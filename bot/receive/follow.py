@@ -31,7 +31,7 @@ from bot.db.session import session_scope
 from bot.ingest.ingest import ingest_row
 from bot.receive import archive
 from bot.receive.archive import ArchiveError
-from bot.receive.store import header_msgid, store_message
+from bot.receive.store import store_message
 from bot.records import OutgoingMail
 from bot.settings import ProjectSettings, Settings
 
@@ -55,6 +55,10 @@ class FollowReport:
     problems: list[str] = field(default_factory=list)
 
 
+# (database, archive, epoch) -> the manifest fingerprint of the epoch as this process last read it whole
+_read_fingerprints: dict[tuple[str, str, int], str] = {}
+
+
 def mirror_dir(project: ProjectSettings, settings: Settings) -> Path:
     return Path(project.inbox_mirror) if project.inbox_mirror else settings.data_dir / "inbox" / project.name
 
@@ -72,14 +76,20 @@ def follow_project(project: ProjectSettings, settings: Settings, *, client: http
         fcntl.flock(lock, fcntl.LOCK_EX)
         begun = _follow_row(project, settings)
         try:
-            report.epochs = _epochs(project, settings, client)
+            epochs = _epochs(project, settings, client)
         except ArchiveError as exc:
             _problem(settings, project, report, None, "unreachable", f"the archive's epochs: {exc}")
             return report
+        report.epochs = sorted(epochs)
         for epoch in report.epochs:
+            key = (settings.database_url, project.inbox_url, epoch)
+            if epochs[epoch] and _read_fingerprints.get(key) == epochs[epoch]:
+                continue  # unchanged since this process last read it whole: no git fetch
             try:
                 _follow_epoch(project, settings, epoch, mirror, begun, report, batch)
+                _read_fingerprints[key] = epochs[epoch]
             except ArchiveError as exc:
+                _read_fingerprints.pop(key, None)
                 _problem(settings, project, report, epoch, "missing", str(exc))
         if not begun and not report.problems:
             _begin(settings, project.name)
@@ -109,24 +119,24 @@ def _begin(settings: Settings, project: str) -> None:
             row.begun = True
 
 
-def _epochs(project: ProjectSettings, settings: Settings, client: httpx.Client | None) -> list[int]:
-    """The manifest's epochs, and those we already follow (a vanished one is then reported as missing);
-    without a manifest, the known ones and whichever next numbers answer."""
+def _epochs(project: ProjectSettings, settings: Settings, client: httpx.Client | None) -> dict[int, str]:
+    """The manifest's epochs (with their fingerprints), and those we already follow (a vanished one is
+    then reported as missing); without a manifest, the known ones and whichever next numbers answer."""
     with session_scope(settings.database_url) as session:
-        known = set(session.scalars(select(InboxEpoch.epoch).where(InboxEpoch.project == project.name)))
+        known = {e: "" for e in session.scalars(select(InboxEpoch.epoch).where(InboxEpoch.project == project.name))}
     try:
-        return sorted(known | set(archive.list_epochs(project.inbox_url, client)))
+        return {**known, **archive.list_epochs(project.inbox_url, client)}
     except ArchiveError:
         if archive.is_local(project.inbox_url):
             raise
-    found = set(known)
+    found = dict(known)
     nxt = max(found) + 1 if found else 0
     while archive.epoch_exists(project.inbox_url, nxt):
-        found.add(nxt)
+        found[nxt] = ""
         nxt += 1
     if not found:
         raise ArchiveError("no manifest.js.gz and no git/0.git")
-    return sorted(found)
+    return found
 
 
 def _follow_epoch(project: ProjectSettings, settings: Settings, epoch: int, mirror: Path, begun: bool,
@@ -144,6 +154,8 @@ def _follow_epoch(project: ProjectSettings, settings: Settings, epoch: int, mirr
             row.state, row.error = "ok", ""
     if tip is None:
         return
+    if cursor == tip:
+        return
     if cursor and not archive.contains(gitdir, cursor, tip):
         # rewritten (public-inbox-purge, a force-push): read it all again; Message-IDs already stored
         # are no-ops, so nothing is stored twice; the old cursor is kept in the report for the admins
@@ -151,13 +163,10 @@ def _follow_epoch(project: ProjectSettings, settings: Settings, epoch: int, mirr
                  f"epoch {epoch} was rewritten: the last commit read, {cursor}, is no longer in its history; "
                  f"reading it again from the start")
         cursor = None
-    if cursor == tip:
-        return
     pending = archive.commits_after(gitdir, cursor, tip)
     old: set[str] = set()
     if history_until and archive.contains(gitdir, history_until, tip):
-        old = {sha for sha, _ in archive.commits_after(gitdir, cursor, history_until)} if cursor != history_until \
-            else set()
+        old = {sha for sha, _ in archive.commits_after(gitdir, cursor, history_until)}
     for i in range(0, len(pending), batch):
         chunk = pending[i:i + batch]
         _store_batch(project, settings, epoch, chunk, gitdir, old, report)
@@ -184,7 +193,6 @@ def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commi
                 report.deletions += 1
                 continue
             raw = commit.raw
-            seen_ids.append(header_msgid(raw))
             history = commit.sha in old
             too_big = commit.size > limit
             outcome = store_message(
@@ -192,6 +200,7 @@ def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commi
                 status="rejected" if too_big else "stored", history=history, session=session,
                 reason=f"over the size limit: {commit.size} bytes > {limit} (archive commit {commit.sha})"
                 if too_big else "")
+            seen_ids.append(outcome.message_id)
             if not outcome.created:
                 report.duplicates += 1
                 continue
@@ -203,6 +212,8 @@ def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commi
         report.on_list += _mark_on_list(session, seen_ids)
         row = _epoch_row(session, project.name, epoch)
         row.cursor, row.commits = commits[-1][0], row.commits + len(commits)
+        if row.history_until and row.history_until in {sha for sha, _ in commits}:
+            row.history_until = None  # history is all read: later rounds need not look for it
         row.state = "ok"  # a rewrite or a missing spell stays told (rewrites, error) once reading goes on
         follow = session.get(InboxFollow, project.name)
         if follow is not None:
@@ -285,10 +296,11 @@ def start_follower(settings: Settings, stop: threading.Event) -> threading.Threa
     interval = max(0.2, min(p.inbox_poll for p in projects))
 
     def loop() -> None:
+        client = httpx.Client(timeout=30, follow_redirects=True)  # one connection pool for every round
         while not stop.is_set():
             for project in projects:
                 try:
-                    follow_project(project, settings)
+                    follow_project(project, settings, client=client)
                 except Exception:  # the bot's own fault: logged, and the next round tries again
                     log.exception("event=follow-failed project=%s", project.name)
             stop.wait(interval)
