@@ -28,6 +28,27 @@ pytestmark = pytest.mark.skipif(shutil.which("public-inbox-httpd") is None, reas
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_settings(request, bot_settings):
+    """bot_settings, and the same on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield bot_settings
+        return
+    from bot.db.session import init_db
+    from tests.stack import drop_postgres, fresh_postgres_url
+
+    url, name = fresh_postgres_url()
+    settings = replace(bot_settings, database_url=url)
+    init_db(url)
+    try:
+        yield settings
+    finally:
+        from bot.db.session import get_engine
+
+        get_engine(url).dispose()
+        drop_postgres(name)
+
+
 @pytest.fixture
 def inbox(tmp_path):
     pi = PublicInbox(tmp_path / "pi").create()
@@ -77,9 +98,9 @@ def test_reads_new_commits_once_and_keeps_a_cursor_per_epoch(bot_settings, inbox
         assert follow.last_commit == inbox.head(0) and follow.last_epoch == 0
 
 
-def test_mail_smtp_delivered_is_stored_once(bot_settings, inbox):
+def test_mail_smtp_delivered_is_stored_once(any_db_settings, inbox):
     url = inbox.serve()
-    project, settings = following(bot_settings, url)
+    project, settings = following(any_db_settings, url)
     follow_project(project, settings)
     raw = mail(7)
     assert store_message(raw, settings, source="smtp", enqueue=False).created
@@ -193,15 +214,15 @@ def test_our_own_replies_in_the_archive_are_on_the_list(bot_settings, inbox):
     assert seen["reply1@seriesbot.test"] is not None and seen["reply2@seriesbot.test"] is None
 
 
-def test_a_follower_killed_mid_read_resumes_without_loss_or_duplicates(bot_settings, inbox):
+def test_a_follower_killed_mid_read_resumes_without_loss_or_duplicates(any_db_settings, inbox):
+    bot_settings = any_db_settings
     total = 400
     url = inbox.serve()
     config = bot_settings.config_path
     (config.parent / "projects" / "demo.toml").write_text(
         (config.parent / "projects" / "demo.toml").read_text().replace(
             'incomplete_after', f'inbox_url = "{url}"\ninbox_poll = 0.2\nincomplete_after', 1))
-    env = {**os.environ, "SERIESBOT_CONFIG": str(config)}
-    env.pop("DATABASE_URL", None)
+    env = {**os.environ, "SERIESBOT_CONFIG": str(config), "DATABASE_URL": bot_settings.database_url}
     argv = [sys.executable, "-m", "bot.cli", "follow", "--project", "demo", "--batch", "50"]
     first = subprocess.run([*argv, "--once"], env=env, cwd=ROOT, capture_output=True, timeout=120)
     assert first.returncode == 0, first.stderr
