@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -134,8 +134,12 @@ def store_message(
 def _store_in(session: Session, raw: bytes, settings: Settings, message_id: str, *, source: str,
               envelope_from: str, envelope_to: list[str] | None, status: str, reason: str,
               history: bool) -> StoreOutcome:
-    existing = session.execute(select(Message.id, Message.project).where(Message.message_id == message_id)).first()
+    existing = session.execute(select(Message.id, Message.project, Message.source)
+                               .where(Message.message_id == message_id)).first()
     if existing is not None:
+        if existing.source == "archive" and source != "archive":
+            # delivered after the archive had it: source "archive" counts mail only the archive brought
+            session.execute(update(Message).where(Message.id == existing.id).values(source=source))
         return StoreOutcome(existing.id, message_id, False, existing.project)
     row = new_message_row(raw, settings, source=source, envelope_from=envelope_from, envelope_to=envelope_to,
                           status=status, reason=reason, message_id=message_id, history=history)

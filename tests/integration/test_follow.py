@@ -112,6 +112,9 @@ def test_mail_smtp_delivered_is_stored_once(any_db_settings, inbox):
     assert got["m7@example.org"][0] == "smtp" and got["m8@example.org"][0] == "archive"
     with session_scope(settings.database_url) as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 2
+    # SMTP late, after the archive: stored once, and no longer counted as the archive's alone
+    assert not store_message(mail(8), settings, source="smtp", enqueue=False).created
+    assert rows(settings)["m8@example.org"][0] == "smtp"
 
 
 def test_a_new_epoch_is_found_by_itself(bot_settings, inbox):
