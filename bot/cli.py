@@ -95,6 +95,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     if queue.LIGHT_QUEUE in queues and not args.no_reconcile:
         start_reconciler(settings, stop)
+    if queue.LIGHT_QUEUE in queues and not args.no_follow:
+        from bot.receive.follow import start_follower
+
+        start_follower(settings, stop)  # projects with an inbox_url: their archive is read here too
     name = args.name or f"{'-'.join(wanted).replace(':', '_')}.{settings.worker_name}.{os.getpid()}"
     start_heartbeat(settings, name, queues, stop)
 
@@ -235,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--name", default="")
     w.add_argument("--loglevel", default="INFO")
     w.add_argument("--no-reconcile", action="store_true")
+    w.add_argument("--no-follow", action="store_true", help="do not read the projects' public-inbox archives")
     d = sub.add_parser("demo-send", help="post the bundled sample series with git send-email")
     d.add_argument("--project", default="")
     imp = sub.add_parser("import", help="import mail through the same path as SMTP").add_subparsers(
@@ -249,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     im = imp.add_parser("mbox", help="an mbox file or a maildir")
     im.add_argument("path")
     im.add_argument("--project", default="", help="project for mail without a List-Id")
+    fo = sub.add_parser("follow", help="read the projects' public-inbox archives (inbox_url) into the bot")
+    fo.add_argument("--project", default="", help="only this project")
+    fo.add_argument("--once", action="store_true", help="one round, then exit (default: follow until stopped)")
+    fo.add_argument("--batch", type=int, default=200, help="commits stored between two cursor moves")
+    fo.set_defaults(handler=ops.cmd_follow)
     il = imp.add_parser("lore", help="a whole thread from a public-inbox server (project lore_url)")
     il.add_argument("message", help="Message-ID or message URL")
     il.add_argument("--project", default="")

@@ -33,6 +33,40 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_follow(args: argparse.Namespace) -> int:
+    """Read the archives once (`--once`) or until stopped, every project's `inbox_poll` seconds."""
+    import signal
+    import threading
+
+    settings = _settings(args)
+    _prepare(settings)
+    import httpx
+
+    from bot.receive.follow import follow_project
+
+    projects = [settings.project(args.project)] if args.project else \
+        [p for p in settings.projects.values() if p.inbox_url]
+    if not projects or not all(p.inbox_url for p in projects):
+        print("seriesbot follow: no project with an inbox_url", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    problems = 0
+    client = httpx.Client(timeout=30, follow_redirects=True)
+    while True:
+        for project in projects:
+            report = follow_project(project, settings, client=client, batch=max(1, args.batch))
+            problems += len(report.problems)
+            if args.once or report.stored or report.problems:
+                print(f"{project.name}: epochs {report.epochs}, read {report.commits} commits, stored "
+                      f"{report.stored} ({report.history} history, {report.rejected} over the size limit), "
+                      f"already had {report.duplicates}, on the list {report.on_list}"
+                      + "".join(f"\n  problem: {p}" for p in report.problems), flush=True)
+        if args.once or stop.wait(max(0.2, min(p.inbox_poll for p in projects))):
+            return 1 if args.once and problems else 0
+
+
 def cmd_subscribe(args: argparse.Namespace) -> int:
     """Send the join (or leave) request; the list server's confirmation is answered when it arrives,
     and only then: the request's outbox row is what says the bot asked."""

@@ -133,6 +133,7 @@ class ProjectSettings:
     # inbox_mirror: where its epochs are mirrored (default: <data>/inbox/<project>)
     inbox_url: str = ""
     inbox_mirror: str = ""
+    inbox_poll: float = 60.0  # seconds between two looks at the archive (its manifest, then git fetch)
     # Patchwork instance tracking the list (base URL, e.g. https://patchwork.kernel.org) and the
     # project's link name there; the token comes from SERIESBOT_PATCHWORK_TOKEN_<PROJECT>
     patchwork_url: str = ""

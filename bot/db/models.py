@@ -235,9 +235,46 @@ class OutboundMail(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # proof of delivery: when the list's public-inbox archive was seen holding this mail (following)
+    on_list_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 Index("ix_series_project_created", Series.project, Series.created_at)
 Index("ix_outbound_state_next", OutboundMail.state, OutboundMail.next_attempt_at)
+
+
+class InboxFollow(Base):
+    """A project that follows its list's public-inbox archive (bot.receive.follow). What the archive
+    held when following began is history: stored and assembled, never run or answered."""
+
+    __tablename__ = "inbox_follow"
+    project: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_read_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_epoch: Mapped[int | None] = mapped_column(Integer)
+    last_commit: Mapped[str | None] = mapped_column(String(64))  # the newest archive commit read
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    # the first round is over: every epoch there was then has its history boundary
+    begun: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InboxEpoch(Base):
+    """The cursor in one epoch (one git repository) of a followed archive: every commit up to and
+    including `cursor` has been stored. It only moves after what it covers is committed."""
+
+    __tablename__ = "inbox_epoch"
+    __table_args__ = (UniqueConstraint("project", "epoch", name="uq_inbox_epoch"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    cursor: Mapped[str | None] = mapped_column(String(64))
+    # the epoch's head when following began: it and its ancestors are history (null: none of it is)
+    history_until: Mapped[str | None] = mapped_column(String(64))
+    commits: Mapped[int] = mapped_column(Integer, default=0)  # commits read so far
+    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok, missing, rewritten, error
+    rewrites: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
 class ProjectLock(Base):

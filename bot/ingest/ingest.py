@@ -84,7 +84,7 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
         return "rejected"
     if row.project is not None and parsed.kind in ("patch", "cover", "reply"):
         lock_project(session, row.project)
-    if parsed.commands and parsed.kind not in ("patch", "cover"):
+    if parsed.commands and parsed.kind not in ("patch", "cover") and not row.history:
         # a command may come straight to the bot, without a List-Id: its series names the project
         from bot.commands.dispatch import handle_commands
 
@@ -204,7 +204,15 @@ def _maybe_complete(session: Session, settings: Settings, series: Series) -> Non
         return
     series.state = "complete"
     _supersede_older(session, series)
+    if _all_history(session, series):
+        return  # old mail (an import, an archive from before following): recorded, never run or mailed
     create_run(session, settings, series, trigger="new-series")
+
+
+def _all_history(session: Session, series: Series) -> bool:
+    pks = [p.message_pk for p in series.patches]
+    live = session.scalar(select(Message.id).where(Message.id.in_(pks), Message.history.is_(False)).limit(1))
+    return bool(pks) and live is None
 
 
 def _supersede_older(session: Session, series: Series) -> None:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot import queue
 from bot.db.models import Message
@@ -106,31 +107,49 @@ def store_message(
     reason: str = "",
     enqueue: bool = True,
     history: bool = False,
+    session: Session | None = None,
 ) -> StoreOutcome:
     """Commit the raw message (once per Message-ID), then enqueue its ingest. `history`: old mail
     (an import, an archive read from before the project followed it) that builds the dashboard's
-    history but starts no run and sends no mail."""
+    history but starts no run and sends no mail. With `session`, the row is only flushed in the
+    caller's transaction (a batch: the caller commits, and ingests or leaves it to the reconciler)."""
     message_id = header_msgid(raw)
-    with session_scope(settings.database_url) as session:
-        existing = session.scalar(select(Message).where(Message.message_id == message_id))
-        if existing is not None:
-            return StoreOutcome(existing.id, message_id, False, existing.project)
-        row = new_message_row(raw, settings, source=source, envelope_from=envelope_from, envelope_to=envelope_to,
-                              status=status, reason=reason, message_id=message_id, history=history)
-        project = row.project
-        session.add(row)
-        try:
-            session.flush()
-        except IntegrityError:
-            # a concurrent delivery of the same Message-ID won the race
-            session.rollback()
-            existing = session.scalar(select(Message).where(Message.message_id == message_id))
-            assert existing is not None
-            return StoreOutcome(existing.id, message_id, False, existing.project)
-        pk = row.id
-    log.info("event=stored msgid=%s pk=%d project=%s source=%s size=%d", message_id, pk, project, source, len(raw))
+    if session is not None:
+        return _store_in(session, raw, settings, message_id, source=source, envelope_from=envelope_from,
+                         envelope_to=envelope_to, status=status, reason=reason, history=history)
+    with session_scope(settings.database_url) as own:
+        outcome = _store_in(own, raw, settings, message_id, source=source, envelope_from=envelope_from,
+                            envelope_to=envelope_to, status=status, reason=reason, history=history)
+    if not outcome.created:
+        return outcome
+    log.info("event=stored msgid=%s pk=%d project=%s source=%s size=%d", message_id, outcome.message_pk,
+             outcome.project, source, len(raw))
     if settings.fault == "crash-after-store":  # the crash tests: die between the commit and the enqueue
         os.kill(os.getpid(), signal.SIGKILL)
     if enqueue and status == "stored":
-        queue.enqueue(queue.INGEST, pk)
-    return StoreOutcome(pk, message_id, True, project)
+        queue.enqueue(queue.INGEST, outcome.message_pk)
+    return outcome
+
+
+def _store_in(session: Session, raw: bytes, settings: Settings, message_id: str, *, source: str,
+              envelope_from: str, envelope_to: list[str] | None, status: str, reason: str,
+              history: bool) -> StoreOutcome:
+    existing = session.execute(select(Message.id, Message.project, Message.source)
+                               .where(Message.message_id == message_id)).first()
+    if existing is not None:
+        if existing.source == "archive" and source != "archive":
+            # delivered after the archive had it: source "archive" counts mail only the archive brought
+            session.execute(update(Message).where(Message.id == existing.id).values(source=source))
+        return StoreOutcome(existing.id, message_id, False, existing.project)
+    row = new_message_row(raw, settings, source=source, envelope_from=envelope_from, envelope_to=envelope_to,
+                          status=status, reason=reason, message_id=message_id, history=history)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        # a concurrent delivery of the same Message-ID won the race
+        found = session.scalar(select(Message).where(Message.message_id == message_id))
+        assert found is not None
+        return StoreOutcome(found.id, message_id, False, found.project)
+    return StoreOutcome(row.id, message_id, True, row.project)

@@ -162,7 +162,8 @@ def series_detail(session: Session, series_id: int, *, run_id: int | None = None
         commands=[CommandInfo(c.sender, c.verb, list(c.args or []), c.allowed, c.decision, c.run_id,
                               iso(c.created_at)) for c in commands],
         mails=[MailInfo(m.kind, m.subject, list(m.to or []), list(m.cc or []), m.state, m.attempts, m.last_error,
-                        iso(m.created_at), iso(m.sent_at), m.message_id, m.run_id) for m in mails],
+                        iso(m.created_at), iso(m.sent_at), m.message_id, m.run_id, iso(m.on_list_at))
+               for m in mails],
         live=live_token(s.state, latest, [m.state for m in mails]))
 
 

@@ -10,10 +10,22 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import OutboundMail, Patch, PatchResult, Run, Series, WorkerHeartbeat, utcnow
+from bot.db.models import (
+    InboxEpoch,
+    InboxFollow,
+    Message,
+    OutboundMail,
+    Patch,
+    PatchResult,
+    Run,
+    Series,
+    WorkerHeartbeat,
+    utcnow,
+)
 from bot.settings import Settings
 from bot.web.query import SeriesQuery, format_query, to_filters
 from bot.web.records import (
+    ArchiveInfo,
     Overview,
     PatchCell,
     ProjectOverview,
@@ -137,6 +149,7 @@ def overview(session: Session, settings: Settings, now: dt.datetime | None = Non
         else:
             running[run.project].append(run.id)
     names = sorted(set(settings.projects) | set(counts))
+    archives = archive_overview(session)
     projects = []
     for name in names:
         c = counts.get(name)
@@ -144,7 +157,8 @@ def overview(session: Session, settings: Settings, now: dt.datetime | None = Non
         projects.append(ProjectOverview(
             name=name, list_address=project.list_address if project else "", series_day=int(c.day or 0) if c else 0,
             series_week=int(c.week or 0) if c else 0, passed_week=int(c.passed or 0) if c else 0,
-            failed_week=int(c.failed or 0) if c else 0, queued_runs=queued[name], running_runs=running[name]))
+            failed_week=int(c.failed or 0) if c else 0, queued_runs=queued[name], running_runs=running[name],
+            archive=archives.get(name)))
     workers = [WorkerInfo(name=w.name, host=w.host, queues=list(w.queues or []), alive=w.last_seen >= now - WORKER_ALIVE,
                           last_seen=iso(w.last_seen) or "", started_at=iso(w.started_at) or "",
                           current_run_id=w.current_run_id)
@@ -154,3 +168,23 @@ def overview(session: Session, settings: Settings, now: dt.datetime | None = Non
                    for m in session.scalars(select(OutboundMail).where(OutboundMail.state == "failed")
                                             .order_by(OutboundMail.id.desc()).limit(UNDELIVERED_SHOWN))]
     return Overview(projects=projects, workers=workers, undelivered=undelivered)
+
+
+def archive_overview(session: Session) -> dict[str, ArchiveInfo]:
+    """Per followed project: the last archive commit read, the messages only the archive brought,
+    the bot's mails seen on the list, and what is wrong with the archive's epochs."""
+    only = dict(session.execute(select(Message.project, func.count(Message.id)).where(Message.source == "archive")
+                                .group_by(Message.project)).tuples().all())
+    on_list = dict(session.execute(select(Series.project, func.count(OutboundMail.id))
+                                   .join(Series, Series.id == OutboundMail.series_id)
+                                   .where(OutboundMail.on_list_at.is_not(None)).group_by(Series.project))
+                   .tuples().all())
+    problems: dict[str, list[str]] = defaultdict(list)
+    for e in session.scalars(select(InboxEpoch).where(InboxEpoch.state != "ok").order_by(InboxEpoch.epoch)):
+        problems[e.project].append(f"epoch {e.epoch} {e.state}")
+    for e in session.scalars(select(InboxEpoch).where(InboxEpoch.state == "ok", InboxEpoch.rewrites > 0)):
+        problems[e.project].append(f"epoch {e.epoch} rewritten {e.rewrites}x (read again)")
+    return {f.project: ArchiveInfo(url=f.url, last_epoch=f.last_epoch, last_commit=f.last_commit,
+                                   last_read_at=iso(f.last_read_at), archive_only=int(only.get(f.project, 0)),
+                                   on_list=int(on_list.get(f.project, 0)), problems=problems[f.project])
+            for f in session.scalars(select(InboxFollow))}

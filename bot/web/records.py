@@ -60,6 +60,17 @@ class WorkerInfo:
 
 
 @dataclass(frozen=True)
+class ArchiveInfo:
+    url: str
+    last_epoch: int | None
+    last_commit: str | None  # the newest archive commit read
+    last_read_at: str | None
+    archive_only: int  # messages that came in through the archive alone (SMTP never had them first)
+    on_list: int  # the bot's own mails seen in the archive
+    problems: list[str]  # epochs rewritten or missing, the archive unreachable
+
+
+@dataclass(frozen=True)
 class ProjectOverview:
     name: str
     list_address: str
@@ -69,6 +80,7 @@ class ProjectOverview:
     failed_week: int
     queued_runs: int
     running_runs: list[int]
+    archive: ArchiveInfo | None = None  # the followed public-inbox archive, when the project has one
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,7 @@ class MailInfo:
     sent_at: str | None
     message_id: str
     run_id: int | None
+    on_list_at: str | None = None  # seen in the list's public-inbox archive (proof of delivery)
 
 
 @dataclass(frozen=True)
