@@ -70,6 +70,17 @@ class ProjectTree:
     def build(self) -> Path:
         return self.root / "build"
 
+    @property
+    def upstream_src(self) -> Path:
+        """A second build tree where upstream's own verdict is taken, so the series' build directory
+        stays warm. Its tree and build directory sit at the same relative place as the series' ones
+        (`../src` from the build directory): the compiler cache hashes both alike."""
+        return self.root / "upstream" / "src"
+
+    @property
+    def upstream_build(self) -> Path:
+        return self.root / "upstream" / "build"
+
 
 @dataclass
 class PatchApplied:
