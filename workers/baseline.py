@@ -87,5 +87,6 @@ class LazyBaseline:
         if self.verdict is None:
             started = time.monotonic()
             self.verdict = ensure(self.settings, self.project, self.ptree, self.ws, self.sha, self.log_dir)
-            self.spent += time.monotonic() - started
+            if not self.verdict.cached:  # built now, not read from an earlier run
+                self.spent += time.monotonic() - started
         return self.verdict
