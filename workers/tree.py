@@ -8,6 +8,7 @@ Trees are reset between runs and re-created when broken: a crashed run leaves no
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -343,10 +344,40 @@ def _committer_env() -> dict[str, str]:
 
 
 def publish(tree: ProjectTree, repo: Path, branch: str, sha: str) -> None:
-    """Push the applied series to a bare repo that users fetch from (served read-only)."""
+    """Push the applied series to a bare repo that users fetch from (served read-only). The repo
+    borrows upstream's history from the mirror (`objects/info/alternates`), so a push sends only the
+    series' own objects: no copy of a project's whole history on the first publish. A reader who
+    has upstream's history fetches the branch over dumb HTTP (the walker stops at the commits the
+    reader has); the alternate is a relative path, so no machine path is served with it."""
     if not (repo / "HEAD").exists():
         repo.parent.mkdir(parents=True, exist_ok=True)
         _must(capture(["git", "init", "--bare", "--quiet", str(repo)], timeout=60), "git init --bare")
+    # a pushed pack is kept as it came: unpacking it would skip every object the mirror (lent to the
+    # repo) already has, the series' commits included, and a dumb-HTTP reader cannot follow the loan
+    _must(git(repo, "config", "receive.unpackLimit", "1"), "git config receive.unpackLimit")
+    borrow_objects(repo, tree.mirror)
     _must(git(tree.mirror, "push", "--force", "--quiet", str(repo), f"{sha}:refs/heads/{branch}", timeout=600),
           "git push to the published repo")
     capture(["git", "update-server-info"], cwd=repo, timeout=60)
+
+
+def borrow_objects(repo: Path, lender: Path) -> None:
+    """List `lender`'s object store among `repo`'s alternates (once; several workers' mirrors may
+    lend to one published repo). Written whole and renamed, under a lock, so a reader never sees a
+    half-written list."""
+    info = repo / "objects" / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    entry = os.path.relpath(lender.resolve() / "objects", (repo / "objects").resolve())
+    with open(repo / "seriesbot-alternates.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = info / "alternates"
+        try:
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+        except FileNotFoundError:
+            lines = []
+        known = {str(((repo / "objects") / line).resolve()) for line in lines}
+        if str((lender / "objects").resolve()) in known:
+            return
+        tmp = info / "alternates.tmp"
+        tmp.write_text("".join(f"{line}\n" for line in [*lines, entry]))
+        os.replace(tmp, path)
