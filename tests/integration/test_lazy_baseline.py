@@ -9,12 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bot.db.models import Baseline, PatchResult, Run, Series
+from bot.db.models import Baseline, OutboundMail, PatchResult, Run, Series
 from bot.db.session import session_scope
 from bot.demo.upstream import create_upstream
+from bot.report.report import report_patch
 from bot.schedule import create_run
+from bot.web.app import create_app
 from tests.fixtures_demo import demo_mails
 from tests.ingest_driver import all_series, deliver
 from workers import ccache
@@ -100,6 +103,24 @@ def test_upstream_is_built_only_at_a_failure_beside_the_warm_build_directory(bot
     # the tree went back from patch 4 to patch 1: what it recompiled came out of the cache
     first = again[1].details["ccache"]
     assert first["hits"] > 0 and first["hit_rate"] >= 0.5, first
+
+    # the API gives each step's time and the cache's use; /metrics the cache over recent builds
+    client = TestClient(create_app(bot_settings))
+    api = {r["index"]: r for r in client.get(f"/api/runs/{run_id}").json()["results"]}
+    assert api[1]["timings"]["setup"] > 0 and api[1]["timings"]["build"] > 0 and api[1]["timings"]["test"] > 0
+    assert api[1]["timings"]["upstream"] is None and api[3]["timings"]["upstream"] > 0
+    assert api[1]["ccache"]["misses"] == got[1].details["ccache"]["misses"]
+    metrics = client.get("/metrics").text
+    hits = next(line for line in metrics.splitlines() if line.startswith('seriesbot_ccache_compiles_total{result="hit"}'))
+    assert float(hits.split()[-1]) >= first["hits"] > 0
+    assert "seriesbot_ccache_hit_ratio " in metrics
+    # the failing patch's reply says how long upstream's own verdict took; a passing one does not
+    for index in (1, 3):
+        assert report_patch(got[index].id, bot_settings)
+    with session_scope(bot_settings.database_url) as s:
+        bodies = {m.key: m.body for m in s.scalars(select(OutboundMail))}
+    assert "upstream's own build and tests" in bodies[f"run-{run_id}/patch-3/reply"]
+    assert "upstream's own" not in bodies[f"run-{run_id}/patch-1/reply"]
 
 
 def test_ccache_off_compiles_without_the_cache(bot_settings):
