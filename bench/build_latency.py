@@ -108,7 +108,8 @@ def message_id(path: Path) -> str:
 
 def newest_run(stack) -> dict:  # type: ignore[no-untyped-def]
     newest = max(stack.api("/api/series")["series"], key=lambda s: s["id"])
-    return stack.api(f"/api/series/{newest['id']}")["runs"][0]
+    runs = stack.api(f"/api/series/{newest['id']}")["runs"]
+    return runs[0] if runs else {"id": None, "state": "queued"}
 
 
 def wait_done(stack, clock: ReplyClock, before: int, runs_before: set[int], quiet: float = 3.0) -> dict:  # type: ignore[no-untyped-def]

@@ -238,6 +238,7 @@ def prepare_worktree(tree: ProjectTree, path: Path, sha: str | None, *, linked: 
         return
     git(path, "am", "--abort")
     git(path, "merge", "--abort")
+    refresh_index(path)
     _must(git(path, "reset", "--hard", "--quiet"), "git reset --hard")
     _must(git(path, "clean", "-ffdxq"), "git clean")
     if sha:
@@ -249,7 +250,16 @@ def checkout(tree: ProjectTree, sha: str) -> list[str]:
     return checkout_at(tree, tree.src, sha)
 
 
+def refresh_index(path: Path) -> None:
+    """Re-read the stat data of files whose content did not change. The sandbox hands a tree's files
+    to the step user before each step (a new owner, a new ctime): without this, `checkout --force`
+    and `reset --hard` rewrite every such file, and its new mtime makes ninja recompile all that
+    includes it (a header: everything) on every patch. Content is compared, not trusted to stat."""
+    git(path, "update-index", "-q", "--refresh", timeout=600)
+
+
 def checkout_at(tree: ProjectTree, path: Path, sha: str) -> list[str]:
+    refresh_index(path)
     _must(git(path, "checkout", "--detach", "--force", "--quiet", sha), f"git checkout {sha}")
     return update_submodules(tree, path) if not (path == tree.scratch) else []
 
@@ -270,6 +280,8 @@ def update_submodules(tree: ProjectTree, path: Path) -> list[str]:
                          "submodules are fetched)")
             continue
         _must(git(path, "config", f"submodule.{sub.name}.url", str(mirror)), "git config submodule url")
+        if (path / sub.path / ".git").exists():
+            refresh_index(path / sub.path)
         update = ("-c", "protocol.file.allow=always", "submodule", "update", "--init", "--force", "--checkout",
                   "--", sub.path)
         done = git(path, *update, timeout=1800)

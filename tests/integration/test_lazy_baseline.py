@@ -86,6 +86,10 @@ def test_upstream_is_built_only_at_a_failure_beside_the_warm_build_directory(bot
     assert (root / "upstream" / "build" / "build.ninja").exists()
     # the series' build directory was configured once, by patch 1, and never thrown back to upstream
     assert "setup" in got[1].durations and not any("setup" in got[i].durations for i in (2, 3, 4))
+    # and stays incremental: patch 3 changes two C files, and only they are compiled again (the
+    # sandbox's change of owner must not make the checkout rewrite the headers patch 2 changed)
+    compiled = got[3].details["ccache"]["hits"] + got[3].details["ccache"]["misses"]
+    assert compiled == 2, got[3].details["ccache"]
     # upstream's build went through the same cache (patch 1 changed the header every unit includes,
     # so here they are misses; bench/build_latency.py measures the hits of an unchanged tree)
     up = ccache.read_stats(root / "upstream" / "build")
