@@ -107,7 +107,10 @@ def message_id(path: Path) -> str:
 
 
 def newest_run(stack) -> dict:  # type: ignore[no-untyped-def]
-    newest = max(stack.api("/api/series")["series"], key=lambda s: s["id"])
+    listed = stack.api("/api/series")["series"]
+    if not listed:  # the mails are still being assembled
+        return {"id": None, "state": "queued"}
+    newest = max(listed, key=lambda s: s["id"])
     runs = stack.api(f"/api/series/{newest['id']}")["runs"]
     return runs[0] if runs else {"id": None, "state": "queued"}
 
