@@ -209,13 +209,12 @@ def main() -> None:
     clock.start()
     try:
         print(f"{args.files} C files including one header; jobs {os.cpu_count()}; load {load()}", flush=True)
-        series(work, "warm")
+        last_built = series(work, "warm")[-1]  # where the bot's build directory is (the same tree)
         files = patch_files(work, base / "p-warm")
         _, warm_last, run = post(stack, clock, lambda: git_send_email(files, stack.smtp_port, to=LIST))
         print(f"warm-up: last reply {warm_last:.1f} s after the last 250", flush=True)
         describe("warm-up", run)
 
-        last_built = run["results"][-1]["commit"]  # where the bot's build directory is
         rounds = []
         for k in range(1, args.rounds + 1):
             got: dict[str, dict] = {}
@@ -231,7 +230,7 @@ def main() -> None:
                 first, last, run = post(stack, clock, lambda files=files: git_send_email(files, stack.smtp_port,
                                                                                          to=LIST))
                 hand_times = hand.run(shas)
-                last_built = run["results"][-1]["commit"]
+                last_built = shas[-1]
                 got[name] = {"first": first, "last": last, "hand": hand_times, "cover": message_id(files[0])}
                 print(f"round {k} {name}: first reply {first:.1f} s, last reply {last:.1f} s; hand-run "
                       f"{sum(hand_times):.1f} s ({', '.join(f'{t:.1f}' for t in hand_times)}); load {load()}",
@@ -248,13 +247,11 @@ def main() -> None:
                     smtp.send_message(mail)
 
             _, got["retest"], run = post(stack, clock, retest)
-            last_built = run["results"][-1]["commit"]
             print(f"round {k} retest of B: last reply {got['retest']:.1f} s", flush=True)
             describe(f"retest{k}", run)
-            series(work, f"b{k}", middle="v2: changed")
+            last_built = series(work, f"b{k}", middle="v2: changed")[-1]
             files = patch_files(work, base / f"p-v2-{k}", version=2)
             _, got["v2"], run = post(stack, clock, lambda files=files: git_send_email(files, stack.smtp_port, to=LIST))
-            last_built = run["results"][-1]["commit"]
             print(f"round {k} v2 of B (patch 2 changed): last reply {got['v2']:.1f} s", flush=True)
             describe(f"v2-{k}", run)
             rounds.append(got)
