@@ -21,7 +21,11 @@ It prints the ratios the issue sets targets for, and ccache's hit rate per patch
   first reply / hand-run's patch 1 (build + test)   target <= 1.10
   first run of B / retest, first run of B / v2      target >= 3
 
-    .venv/bin/python -m bench.build_latency [--files 200] [--rounds 3] [--keep DIR]
+and, first, what ccache costs on a miss and saves on a hit: the CPU time (user + system, which the
+machine's other load moves far less than wall time) of a full build of the tree without ccache, in
+depend mode (the default) and in ccache's preprocessor mode, cold and warm.
+
+    .venv/bin/python -m bench.build_latency [--files 200] [--rounds 3] [--keep DIR] [--cache-only]
 
 Real libvirt (SERIESBOT_LIBVIRT_GIT) is not driven by this script: see bench/libvirt_series.py.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import smtplib
 import statistics
@@ -175,6 +180,32 @@ class HandRun:
         return times
 
 
+def cpu_seconds(argv: list[str], env: dict[str, str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, env=env, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def cache_cost(src: Path, base: Path) -> None:
+    """CPU seconds of a full build: no cache; each ccache mode cold (all misses), then warm (hits)."""
+    modes = {"no ccache": {"CCACHE_DISABLE": "1"}, "depend mode": {"CCACHE_DEPEND": "1"}, "preprocessor mode": {}}
+    plain = 0.0
+    for name, extra in modes.items():
+        build, cache = base / f"cost-{name.split()[0]}", base / f"cost-cache-{name.split()[0]}"
+        env = {**ENV, "CCACHE_DIR": str(cache), "CCACHE_BASEDIR": str(base), "CCACHE_NOHASHDIR": "1", **extra}
+        subprocess.run(["meson", "setup", str(build), str(src)], env=env, check=True, capture_output=True)
+        cold = cpu_seconds(["ninja", "-C", str(build)], env)
+        subprocess.run(["ninja", "-C", str(build), "-t", "clean"], env=env, check=True, capture_output=True)
+        warm = cpu_seconds(["ninja", "-C", str(build)], env)
+        plain = plain or cold
+        print(f"  full build, CPU s: {name:17s} cold {cold:5.1f} ({cold / plain:.2f} x no ccache)"
+              + (f", warm {warm:5.1f} ({warm / plain:.2f} x)" if extra != {"CCACHE_DISABLE": "1"} else ""),
+              flush=True)
+        shutil.rmtree(build)
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def describe(name: str, run: dict) -> None:
     for r in run["results"]:
         t, c = r["timings"], r.get("ccache") or {}
@@ -189,6 +220,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="A, B, retest and v2 this many times (medians)")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary folder)")
+    parser.add_argument("--cache-only", action="store_true", help="only what ccache costs and saves")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="seriesbot-build-latency-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -197,6 +229,10 @@ def main() -> None:
     sh(src, "git", "init", "-q", "--initial-branch=main")
     sh(src, "git", "add", "-A")
     sh(src, "git", "commit", "-q", "-m", "gen: initial")
+    print(f"what ccache costs on {args.files} files (load {load()}):", flush=True)
+    cache_cost(src, base)
+    if args.cache_only:
+        return
     stack = make_stack(base / "stack", echo=False)
     upstream = stack.settings.data_dir / "demo-upstream.git"  # demo = true leaves an existing repo alone
     upstream.parent.mkdir(parents=True, exist_ok=True)
