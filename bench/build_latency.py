@@ -267,7 +267,9 @@ def main() -> None:
                                                                                          to=LIST))
                 hand_times = hand.run(shas)
                 last_built = shas[-1]
-                got[name] = {"first": first, "last": last, "hand": hand_times, "cover": message_id(files[0])}
+                own = [sum((r["timings"][k] or 0) for k in ("setup", "build", "test")) for r in run["results"]]
+                got[name] = {"first": first, "last": last, "hand": hand_times, "cover": message_id(files[0]),
+                             "own": own}
                 print(f"round {k} {name}: first reply {first:.1f} s, last reply {last:.1f} s; hand-run "
                       f"{sum(hand_times):.1f} s ({', '.join(f'{t:.1f}' for t in hand_times)}); load {load()}",
                       flush=True)
@@ -301,6 +303,11 @@ def main() -> None:
                   f"{med([r[name]['last'] / sum(r[name]['hand']) for r in rounds])}  [<= 1.10]")
             print(f"  {name}: first reply / hand-run's patch 1 = "
                   f"{med([r[name]['first'] / r[name]['hand'][0] for r in rounds])}  [<= 1.10]")
+        for name in ("A", "B"):  # the same run's own steps: the bot's overhead, whatever the load
+            print(f"  {name}: first reply / the bot's own patch-1 setup + build + test = "
+                  f"{med([r[name]['first'] / r[name]['own'][0] for r in rounds])}")
+            print(f"  {name}: last reply / the bot's own setup + build + test of all patches = "
+                  f"{med([r[name]['last'] / sum(r[name]['own']) for r in rounds])}")
         print(f"  first run of B / its retest = {med([r['B']['last'] / r['retest'] for r in rounds])}  [>= 3]")
         print(f"  first run of B / its v2 (middle patch changed) = "
               f"{med([r['B']['last'] / r['v2'] for r in rounds])}  [>= 3]")
