@@ -252,6 +252,7 @@ def metrics_text(settings: Settings) -> bytes:
                     sandbox.add_metric([w.name, str(w.sandbox.get("mode", ""))], 1 if w.sandbox.get("available") else 0)
                 yield sandbox
                 yield _durations(session)
+                yield from _ccache(session)
             depth = GaugeMetricFamily("seriesbot_queue_depth", "Tasks waiting in the broker", labels=["queue"])
             for name, count in queue_depths(settings).items():
                 depth.add_metric([name], count)
@@ -271,6 +272,30 @@ def metrics_text(settings: Settings) -> bytes:
                                                                                                   strict=True)],
                               sum(values))
         return family
+
+    def _ccache(session):  # type: ignore[no-untyped-def]
+        """The compiler cache in the builds of the last 2000 patch results: compiles by outcome, and
+        the hit rate over them (hits / (hits + misses))."""
+        from bot.db.models import PatchResult
+
+        rows = session.scalars(select(PatchResult.details["ccache"]).where(PatchResult.build != "skip")
+                               .order_by(PatchResult.id.desc()).limit(2000)).all()
+        totals = {"hit": 0, "miss": 0, "uncacheable": 0}
+        for row in rows:
+            if isinstance(row, dict):
+                for key, name in (("hit", "hits"), ("miss", "misses"), ("uncacheable", "uncacheable")):
+                    value = row.get(name)
+                    totals[key] += value if isinstance(value, int) and not isinstance(value, bool) else 0
+        compiles = CounterMetricFamily("seriesbot_ccache_compiles", "Compiles of the last 2000 patch builds by "
+                                       "compiler-cache outcome", labels=["result"])
+        for key, value in totals.items():
+            compiles.add_metric([key], value)
+        yield compiles
+        rate = GaugeMetricFamily("seriesbot_ccache_hit_ratio", "ccache hits / (hits + misses) over the last 2000 "
+                                 "patch builds (NaN: no cached compile yet)")
+        looked_up = totals["hit"] + totals["miss"]
+        rate.add_metric([], totals["hit"] / looked_up if looked_up else float("nan"))
+        yield rate
 
     registry = CollectorRegistry()
     registry.register(DatabaseCollector())  # type: ignore[arg-type]

@@ -3,7 +3,10 @@ own verdict and with the patch before it: new failures are the patch's, failures
 are not, a test that passes when re-run alone is flaky, and a patch that repairs an earlier one is
 said to fix it. A patch that fails exactly as an earlier patch of the series left the tree is
 "blocked" (still broken since that patch), not failed; any error it adds is its own. Upstream that
-does not build is nobody's fault on the list: an infrastructure state for the admins."""
+does not build is nobody's fault on the list: an infrastructure state for the admins.
+
+Upstream's verdict is asked for (a callable: building it costs a full build) only when a patch's
+build or tests fail; a passing patch never waits for it."""
 
 from __future__ import annotations
 
@@ -16,6 +19,12 @@ from workers.baseline import BaselineVerdict
 from workers.steps import StepOutcome
 
 MAX_ERRORS = 20  # build errors kept per patch for the reply and the API (the log has them all)
+
+Upstream = BaselineVerdict | Callable[[], BaselineVerdict]
+
+
+def _verdict(base: Upstream) -> BaselineVerdict:
+    return base if isinstance(base, BaselineVerdict) else base()
 
 
 @dataclass
@@ -45,7 +54,7 @@ def short_tail(text: str, lines: int = 8) -> str:
     return "\n".join(all_lines[-lines:])
 
 
-def judge_build(built: StepOutcome, base: BaselineVerdict, state: PatchState, index: int,
+def judge_build(built: StepOutcome, base: Upstream, state: PatchState, index: int,
                 details: dict[str, Any]) -> tuple[str, str, PatchState]:
     """(build status, test status when the build did not pass, the state after this patch). A
     build status of "error" with details["upstream_broken"] means upstream itself does not build:
@@ -71,6 +80,7 @@ def judge_build(built: StepOutcome, base: BaselineVerdict, state: PatchState, in
     if built.note:
         details["build_note"] = built.note
     details["test_note"] = "not run: the build failed"
+    base = _verdict(base)
     if not base.build_ok:
         details["build_errors"] = [str(m) for m in errors][:MAX_ERRORS]
         details["upstream_broken"] = True
@@ -97,21 +107,22 @@ def judge_build(built: StepOutcome, base: BaselineVerdict, state: PatchState, in
     return "fail", "skip", after
 
 
-def judge_tests(tested: StepOutcome, base: BaselineVerdict, state: PatchState, after: PatchState, index: int,
+def judge_tests(tested: StepOutcome, base: Upstream, state: PatchState, after: PatchState, index: int,
                 details: dict[str, Any], rerun_alone: Callable[[str], bool]) -> str:
     if tested.status == "error":
         details["test_note"] = f"infrastructure: {tested.note}"
         return "error"
     failing = {t.name: t for t in tested.failed_tests}
-    flaky = sorted(n for n in failing if n not in base.failed_tests and n not in state.failed_tests and rerun_alone(n))
+    upstream_fails = _verdict(base).failed_tests if failing else frozenset()
+    flaky = sorted(n for n in failing if n not in upstream_fails and n not in state.failed_tests and rerun_alone(n))
     for name in flaky:
         failing.pop(name)
     if flaky:
         details["flaky_tests"] = flaky
-    upstream_too = sorted(n for n in failing if n in base.failed_tests)
+    upstream_too = sorted(n for n in failing if n in upstream_fails)
     if upstream_too:
         details["upstream_failures"] = upstream_too
-    blamed = {n: t for n, t in failing.items() if n not in base.failed_tests}
+    blamed = {n: t for n, t in failing.items() if n not in upstream_fails}
     after.failed_tests = {n: state.failed_tests.get(n, index) for n in blamed}
     fixed = sorted(n for n in state.failed_tests if n not in failing)
     if fixed:

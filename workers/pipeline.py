@@ -1,7 +1,7 @@
 """The main path, top to bottom: claim the run -> fetch upstream -> apply the series (falling back
-to its declared base) -> upstream's own verdict -> for each patch: check out, build, test, rules,
-save -> finish. Each patch's result is committed before the next patch starts, so results stream to
-the dashboard and a run resumed elsewhere starts at the first patch with no stored result."""
+to its declared base) -> for each patch: check out, build, test, rules (upstream's own verdict only
+when the patch's build or tests fail, in a second build directory), save -> finish. Each patch's
+result is committed before the next patch starts, so results stream to the dashboard and a run resumed elsewhere starts at the first patch with no stored result."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bot.health import CURRENT, SHUTTING_DOWN
 from bot.logs import bind, bound
 from bot.records import CompilerMessage, Status
 from bot.settings import Settings
-from workers import baseline, facts, steps, tree
+from workers import baseline, ccache, facts, steps, tree
 from workers.facts import UpstreamBroken
 from workers.judge import PatchState, judge_build, judge_tests
 from workers.merged import detect_merged
@@ -117,9 +117,11 @@ class SeriesRun:
         # what a build or test step may touch: its tree and build directory; and read what git in
         # that clone needs (libvirt's syntax-check runs git there): the mirror its objects come from
         # and the submodule mirrors; and the files of the bot's configuration its commands name (a
-        # meson native file)
+        # meson native file); and write the worker's compiler cache
         config = steps.config_files(plan.project.build, settings.config_path.parent)
-        self.workspace = steps.Workspace(self.ptree.src, self.ptree.build,
+        cache_dir = settings.data_dir / (plan.project.build.ccache_dir or f"ccache/{_safe(settings.worker_name)}")
+        writable, env = ccache.workspace_parts(plan.project.build, cache_dir, self.ptree.root)
+        self.workspace = steps.Workspace(self.ptree.src, self.ptree.build, writable=writable, env=env,
                                          readonly=(self.ptree.mirror, self.ptree.submodules, *config))
         self.fetch_notes: list[str] = []
         self.rules = rules_for_project(self.project.rules.profiles, self.project.rules.disabled,
@@ -147,8 +149,10 @@ class SeriesRun:
             run.base_kind, run.base_ref, run.base_sha, run.upstream_sha = kind, ref, base, upstream
             run.rebase_conflict, run.branch = conflict, branch
         tree.prepare_worktree(self.ptree, self.ptree.src, None)  # clean, but left where the last build was
-        base_verdict = baseline.ensure(self.settings, self.project, self.ptree, self.workspace, base, self.log_dir)
-        state = PatchState(build_ok=base_verdict.build_ok)
+        # patch 1 builds from wherever the build directory is; upstream is built only if a patch fails
+        upstream_verdict = baseline.LazyBaseline(self.settings, self.project, self.ptree, self.workspace, base,
+                                                 self.log_dir)
+        state = PatchState(build_ok=True)
         checker = SeriesChecker(self.ptree.src, self.rules, total=len(self.plan.patches))
         parent = base
         for pin, app in zip(self.plan.patches, applied, strict=True):
@@ -170,7 +174,7 @@ class SeriesRun:
                 checker.remember(parent, app.commit, pin.index)
                 state = stored_state(self.settings, self.plan.run_id, pin.index, state)
             else:
-                state = self.run_patch(pin, app, parent, checker, base_verdict, state, key)
+                state = self.run_patch(pin, app, parent, checker, upstream_verdict, state, key)
             parent = app.commit
         finish(self.settings, self.plan.run_id, duration=time.monotonic() - started)
         return "done"
@@ -244,7 +248,7 @@ class SeriesRun:
         return True
 
     def run_patch(self, pin: PatchInput, app: tree.PatchApplied, parent: str, checker: SeriesChecker,
-                  base: baseline.BaselineVerdict, state: PatchState, key: str | None = None) -> PatchState:
+                  base: baseline.LazyBaseline, state: PatchState, key: str | None = None) -> PatchState:
         assert app.commit is not None
         name = f"patch-{pin.index:03d}"
         details: dict[str, Any] = {}
@@ -260,12 +264,15 @@ class SeriesRun:
         build_status, test_status = "skip", "skip"
         new_state = state
         warnings: list[CompilerMessage] = []
+        waited = base.spent
         if not rules_only:
             built = steps.run_build(self.project.build, self.workspace, self.log_dir, name)
             warnings = [m for m in built.messages if m.kind == "warning"]
             if built.setup_duration:
                 durations["setup"] = round(built.setup_duration, 3)
             durations["build"] = round(built.duration, 3)
+            if built.cache is not None:
+                details["ccache"] = built.cache.as_dict()
             logs["build"] = self.relative(built.log)
             build_status, test_status, new_state = judge_build(built, base, state, pin.index, details)
             if details.get("upstream_broken"):
@@ -291,6 +298,8 @@ class SeriesRun:
                     details["not_built"] = missing
         else:
             details["test_note"] = "rules-only run: not built or tested"
+        if base.spent > waited:  # this patch failed, and upstream's own verdict was taken to judge it
+            durations["upstream"] = round(base.spent - waited, 3)
         started = time.monotonic()
         ruled = checker.check(parent, app.commit, pin.index)
         durations["rules"] = round(time.monotonic() - started, 3)

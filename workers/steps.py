@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.records import CommandResult, CompilerMessage, TestOutcome
 from bot.settings import BuildSettings
-from workers import buildlog, sandbox
+from workers import buildlog, ccache, sandbox
 from workers.bwrap import SYSTEM_PATH
 
 FAILING = {"FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS"}
@@ -49,6 +49,7 @@ class StepOutcome:
     setup_duration: float = 0.0  # when this step had to configure the build directory first
     argv: dict[str, list[str]] = field(default_factory=dict)  # step -> the argv that ran ({src}/{build} kept)
     report: buildlog.BuildReport | None = None  # counts and failed targets of the whole log
+    cache: ccache.CacheStats | None = None  # the compiler cache's hits and misses in this step
 
     @property
     def failed_tests(self) -> list[TestOutcome]:
@@ -116,6 +117,7 @@ def _env(ws: Workspace) -> dict[str, str]:
         "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
     }
     env.update(dict(ws.env))
+    env.update(ccache.stats_env(ws.env, ws.build))
     return env
 
 
@@ -180,11 +182,13 @@ def run_build(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str) -> St
             return outcome
         setup_duration = result.duration
     argv["build"] = expand(build_argv(cfg), src, build, keep_paths=True)
+    ccache.reset_stats(build)
     result = _run(expand(build_argv(cfg), src, build), ws, log_dir / f"{name}-build.log", limits_for(cfg, cfg.build_timeout))
     outcome = _outcome(result, "build")
     outcome.argv, outcome.setup_duration = argv, setup_duration
     outcome.report = buildlog.parse_build_log(buildlog.read_lines(result.output_path), paths)
     outcome.messages = outcome.report.messages
+    outcome.cache = ccache.read_stats(build)
     return outcome
 
 

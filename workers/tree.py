@@ -8,6 +8,7 @@ Trees are reset between runs and re-created when broken: a crashed run leaves no
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -69,6 +70,17 @@ class ProjectTree:
     @property
     def build(self) -> Path:
         return self.root / "build"
+
+    @property
+    def upstream_src(self) -> Path:
+        """A second build tree where upstream's own verdict is taken, so the series' build directory
+        stays warm. Its tree and build directory sit at the same relative place as the series' ones
+        (`../src` from the build directory): the compiler cache hashes both alike."""
+        return self.root / "upstream" / "src"
+
+    @property
+    def upstream_build(self) -> Path:
+        return self.root / "upstream" / "build"
 
 
 @dataclass
@@ -226,6 +238,7 @@ def prepare_worktree(tree: ProjectTree, path: Path, sha: str | None, *, linked: 
         return
     git(path, "am", "--abort")
     git(path, "merge", "--abort")
+    refresh_index(path)
     _must(git(path, "reset", "--hard", "--quiet"), "git reset --hard")
     _must(git(path, "clean", "-ffdxq"), "git clean")
     if sha:
@@ -237,7 +250,16 @@ def checkout(tree: ProjectTree, sha: str) -> list[str]:
     return checkout_at(tree, tree.src, sha)
 
 
+def refresh_index(path: Path) -> None:
+    """Re-read the stat data of files whose content did not change. The sandbox hands a tree's files
+    to the step user before each step (a new owner, a new ctime): without this, `checkout --force`
+    and `reset --hard` rewrite every such file, and its new mtime makes ninja recompile all that
+    includes it (a header: everything) on every patch. Content is compared, not trusted to stat."""
+    git(path, "update-index", "-q", "--refresh", timeout=600)
+
+
 def checkout_at(tree: ProjectTree, path: Path, sha: str) -> list[str]:
+    refresh_index(path)
     _must(git(path, "checkout", "--detach", "--force", "--quiet", sha), f"git checkout {sha}")
     return update_submodules(tree, path) if not (path == tree.scratch) else []
 
@@ -258,6 +280,8 @@ def update_submodules(tree: ProjectTree, path: Path) -> list[str]:
                          "submodules are fetched)")
             continue
         _must(git(path, "config", f"submodule.{sub.name}.url", str(mirror)), "git config submodule url")
+        if (path / sub.path / ".git").exists():
+            refresh_index(path / sub.path)
         update = ("-c", "protocol.file.allow=always", "submodule", "update", "--init", "--force", "--checkout",
                   "--", sub.path)
         done = git(path, *update, timeout=1800)
@@ -332,10 +356,40 @@ def _committer_env() -> dict[str, str]:
 
 
 def publish(tree: ProjectTree, repo: Path, branch: str, sha: str) -> None:
-    """Push the applied series to a bare repo that users fetch from (served read-only)."""
+    """Push the applied series to a bare repo that users fetch from (served read-only). The repo
+    borrows upstream's history from the mirror (`objects/info/alternates`), so a push sends only the
+    series' own objects: no copy of a project's whole history on the first publish. A reader who
+    has upstream's history fetches the branch over dumb HTTP (the walker stops at the commits the
+    reader has); the alternate is a relative path, so no machine path is served with it."""
     if not (repo / "HEAD").exists():
         repo.parent.mkdir(parents=True, exist_ok=True)
         _must(capture(["git", "init", "--bare", "--quiet", str(repo)], timeout=60), "git init --bare")
+    # a pushed pack is kept as it came: unpacking it would skip every object the mirror (lent to the
+    # repo) already has, the series' commits included, and a dumb-HTTP reader cannot follow the loan
+    _must(git(repo, "config", "receive.unpackLimit", "1"), "git config receive.unpackLimit")
+    borrow_objects(repo, tree.mirror)
     _must(git(tree.mirror, "push", "--force", "--quiet", str(repo), f"{sha}:refs/heads/{branch}", timeout=600),
           "git push to the published repo")
     capture(["git", "update-server-info"], cwd=repo, timeout=60)
+
+
+def borrow_objects(repo: Path, lender: Path) -> None:
+    """List `lender`'s object store among `repo`'s alternates (once; several workers' mirrors may
+    lend to one published repo). Written whole and renamed, under a lock, so a reader never sees a
+    half-written list."""
+    info = repo / "objects" / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    entry = os.path.relpath(lender.resolve() / "objects", (repo / "objects").resolve())
+    with open(repo / "seriesbot-alternates.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = info / "alternates"
+        try:
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+        except FileNotFoundError:
+            lines = []
+        known = {str(((repo / "objects") / line).resolve()) for line in lines}
+        if str((lender / "objects").resolve()) in known:
+            return
+        tmp = info / "alternates.tmp"
+        tmp.write_text("".join(f"{line}\n" for line in [*lines, entry]))
+        os.replace(tmp, path)

@@ -189,12 +189,21 @@ def rules_lines(result: Any) -> list[str]:
     return lines
 
 
+def upstream_lines(result: Any) -> list[str]:
+    """How long this failing patch waited for upstream's own build and tests (taken only then)."""
+    took = result.durations.get("upstream")
+    if not isinstance(took, int | float):
+        return []
+    return wrap(f"upstream's own build and tests, to tell this patch's failures from upstream's: {took:.1f} s", IN)
+
+
 def patch_lines(result: Any) -> list[str]:
     """The per-step lines of one patch: one line when a step passed, what helps when it failed."""
     lines: list[str] = []
     if result.details.get("reused_note"):
         lines.extend(wrap(f"note    {result.details['reused_note']}"))
-    return [*lines, *apply_lines(result), *build_lines(result), *test_lines(result), *rules_lines(result)]
+    return [*lines, *apply_lines(result), *build_lines(result), *test_lines(result), *upstream_lines(result),
+            *rules_lines(result)]
 
 
 def cell(status: str) -> str:

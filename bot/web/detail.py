@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -15,6 +16,7 @@ from bot.db.models import CommandRow, OutboundMail, Patch, PatchResult, Run, Ser
 from bot.settings import Settings
 from bot.web.queries import ACTIVE, iso, pending_state
 from bot.web.records import (
+    CacheUse,
     CommandInfo,
     Finding,
     LiveStatus,
@@ -25,6 +27,7 @@ from bot.web.records import (
     ResultDetail,
     RunDetail,
     SeriesDetail,
+    Timings,
     Trailer,
     VersionInfo,
 )
@@ -32,12 +35,34 @@ from bot.web.records import (
 MAX_VERSIONS = 30
 
 
+def _timings(durations: dict[str, Any]) -> Timings:
+    def seconds(key: str) -> float | None:
+        value = durations.get(key)
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    return Timings(**{k: seconds(k) for k in Timings.__dataclass_fields__})
+
+
+def _cache_use(details: dict[str, Any]) -> CacheUse | None:
+    c = details.get("ccache")
+    if not isinstance(c, dict):
+        return None
+    try:
+        rate = c.get("hit_rate")
+        return CacheUse(int(c.get("hits", 0)), int(c.get("misses", 0)), int(c.get("uncacheable", 0)),
+                        float(rate) if isinstance(rate, int | float) else None)
+    except (TypeError, ValueError):
+        return None
+
+
 def result_detail(x: PatchResult) -> ResultDetail:
+    details, durations = dict(x.details or {}), dict(x.durations or {})
     return ResultDetail(
         index=x.index, commit=x.commit, apply=x.apply, build=x.build, test=x.test, rules=x.rules, verdict=x.verdict,
-        details=dict(x.details or {}), durations=dict(x.durations or {}), logs=dict(x.logs or {}),
+        details=details, durations=durations, logs=dict(x.logs or {}),
         reused_from=x.reused_from,
-        findings=[Finding(f.rule_id, f.severity, f.path, f.line, f.message, f.guide) for f in x.findings])
+        findings=[Finding(f.rule_id, f.severity, f.path, f.line, f.message, f.guide) for f in x.findings],
+        timings=_timings(durations), ccache=_cache_use(details))
 
 
 def matrix(run_state: str, indexes: Sequence[int], results: Sequence[ResultDetail]) -> list[MatrixRow]:

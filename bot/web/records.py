@@ -116,6 +116,31 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """Seconds a patch spent per step (None: the step did not run for it). `setup` is meson's
+    configure when the build directory needed it; `upstream` is upstream's own build and tests,
+    taken only when this patch failed and no earlier run had them."""
+
+    checkout: float | None = None
+    setup: float | None = None
+    build: float | None = None
+    test: float | None = None
+    upstream: float | None = None
+    rules: float | None = None
+
+
+@dataclass(frozen=True)
+class CacheUse:
+    """The compiler cache (ccache) in this patch's build: compiles served from it, compiled anew,
+    and those it cannot cache; hit_rate = hits / (hits + misses)."""
+
+    hits: int
+    misses: int
+    uncacheable: int
+    hit_rate: float | None
+
+
+@dataclass(frozen=True)
 class ResultDetail:
     index: int
     commit: str | None
@@ -129,6 +154,8 @@ class ResultDetail:
     logs: dict[str, str]
     reused_from: int | None
     findings: list[Finding]
+    timings: Timings = field(default_factory=Timings)
+    ccache: CacheUse | None = None
 
 
 @dataclass(frozen=True)
