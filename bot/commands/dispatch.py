@@ -56,7 +56,9 @@ def handle_commands(session: Session, settings: Settings, row: Message, parsed: 
                                  parsed.references)
         command = commands.get(line.verb)
         recent = _recent(session, sender)
-        if command is None:
+        if row.history:  # an imported archive's old command: part of the record, never acted on
+            outcome = CommandOutcome("recorded from imported history, not executed", ok=False, reply=None)
+        elif command is None:
             outcome = CommandOutcome(f"unknown command {line.verb!r}", ok=False, reply=(
                 f"Unknown command {line.verb!r}.\n\n" + help_text(settings.command_prefix)))
         elif command.needs_series and series is None:

@@ -1,0 +1,65 @@
+"""Pure: which series is a later version of which, the ways people post them. B replaces A when B
+is later (a higher version, or the same version posted again) and one of these holds: B is threaded
+under one of A's mails; B names one of A's mails in `Supersedes:`; both carry b4's same `change-id:`;
+or, from the same author, half of A's patch subjects come back in B (or the titles match), cover
+letter or not. Each series is superseded by the *next* version that replaces it, so v1 -> v2 -> v3
+whatever order they arrived in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+OVERLAP = 0.5
+
+
+@dataclass(frozen=True)
+class VersionView:
+    id: int
+    author: str
+    version: int
+    sent_at: dt.datetime | None
+    title: str
+    members: frozenset[str]  # cover and patch Message-IDs
+    first_chain: tuple[str, ...]
+    supersedes: frozenset[str]
+    change_id: str | None
+    patch_titles: frozenset[str]
+
+    @property
+    def order(self) -> tuple[int, dt.datetime, int]:
+        return (self.version, self.sent_at or dt.datetime.min, self.id)
+
+
+def normalise_subject(title: str) -> str:
+    return re.sub(r"\s+", " ", title.lower()).strip().rstrip(".")
+
+
+def replaces(new: VersionView, old: VersionView) -> bool:
+    if new.id == old.id or not new.order > old.order:
+        return False
+    if set(new.first_chain) & old.members or new.supersedes & old.members:
+        return True
+    if new.change_id and new.change_id == old.change_id:
+        return True
+    if new.author != old.author:
+        return False
+    if normalise_subject(new.title) == normalise_subject(old.title):
+        return True
+    if not new.patch_titles or not old.patch_titles:
+        return False
+    shared = len(new.patch_titles & old.patch_titles)
+    return shared / min(len(new.patch_titles), len(old.patch_titles)) >= OVERLAP
+
+
+def link_versions(views: Iterable[VersionView]) -> dict[int, tuple[int | None, int | None]]:
+    """series id -> (superseded_by, supersedes): the next and the previous version."""
+    items = sorted(views, key=lambda v: v.order)
+    links: dict[int, tuple[int | None, int | None]] = {v.id: (None, None) for v in items}
+    for i, old in enumerate(items):
+        nxt = next((new for new in items[i + 1:] if replaces(new, old)), None)
+        prev = next((o for o in reversed(items[:i]) if replaces(old, o)), None)
+        links[old.id] = (nxt.id if nxt else None, prev.id if prev else None)
+    return links
