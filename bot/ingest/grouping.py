@@ -41,8 +41,8 @@ class MailFacts:
         return self.chain[-1] if self.chain else None
 
     @property
-    def series_key(self) -> tuple[str, int, int]:
-        return (self.author, self.version, self.total)
+    def series_key(self) -> tuple[str, int, int, bool]:
+        return (self.author, self.version, self.total, self.is_resend)
 
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "author": self.author, "version": self.version, "counter": self.counter,
@@ -132,7 +132,7 @@ def _unthreaded_heads(mails: Iterable[MailFacts]) -> dict[str, str]:
     """Patches that thread under nothing: the same author's mails of one version and length, in
     date order, make one series until a counter repeats or UNTHREADED_WINDOW has passed."""
     heads: dict[str, str] = {}
-    runs: dict[tuple[str, int, int], tuple[MailFacts, set[int]]] = {}
+    runs: dict[tuple[str, int, int, bool], tuple[MailFacts, set[int]]] = {}
     for mail in sorted((m for m in mails if is_unthreaded_patch(m)), key=_order):
         current = runs.get(mail.series_key)
         if current is not None:
@@ -161,7 +161,7 @@ def group(facts: Iterable[MailFacts]) -> list[SeriesGroup]:
         if mail.kind not in ("patch", "cover"):
             continue
         head = loose.get(mail.msgid) or head_of(mail, mails)
-        key = f"{head}|{mail.author}|v{mail.version}|{mail.total}"
+        key = f"{head}|{mail.author}|v{mail.version}|{mail.total}" + ("|resend" if mail.is_resend else "")
         buckets.setdefault(key, []).append(mail)
     groups = {key: _make_group(key, members) for key, members in buckets.items()}
     _attach_replies(groups, mails)
