@@ -242,6 +242,7 @@ class OutboundMail(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 Index("ix_series_project_created", Series.project, Series.created_at)
+Index("ix_series_author_sent", Series.author_email, Series.sent_at)  # bot.ingest.regroup: versions around a date
 Index("ix_outbound_state_next", OutboundMail.state, OutboundMail.next_attempt_at)
 
 

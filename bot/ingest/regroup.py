@@ -6,6 +6,7 @@ assembly lock (bot.db.session.lock_project), so concurrent deliveries are serial
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from bot.schedule import cancel_run, create_run
 from bot.settings import Settings
 
 log = logging.getLogger("seriesbot.ingest")
-AUTHOR_WINDOW = 60  # an author's most recent series looked at when linking versions
+AUTHOR_WINDOW = 200  # at most this many of an author's series around a date are looked at
+VERSION_WINDOW = dt.timedelta(days=120)  # the next version of a series comes within this
 
 
 @dataclass
@@ -243,37 +245,43 @@ def _dissolve(session: Session, series: Series) -> None:
 
 
 def _relink(session: Session, settings: Settings, project: str, touched: list[Series]) -> None:
+    """Re-link versions around the touched series: the same authors' series posted within
+    VERSION_WINDOW of them, the series they name or share a change-id with, and those linked to
+    them now. Only links that involve a touched series change (a series at the window's edge
+    keeps the links it was given with its own neighbourhood)."""
     if not touched:
         return
-    authors = sorted({s.author_email for s in touched})
+    pool: dict[int, Series] = {s.id: s for s in touched}
+    dates = [s.sent_at or s.created_at for s in touched]
+    low, high = min(dates) - VERSION_WINDOW, max(dates) + VERSION_WINDOW
+    for author in sorted({s.author_email for s in touched}):
+        for s in session.scalars(select(Series).where(
+                Series.project == project, Series.author_email == author, Series.sent_at >= low,
+                Series.sent_at <= high).order_by(Series.sent_at.desc()).limit(AUTHOR_WINDOW)):
+            pool[s.id] = s
     named = sorted({m for s in touched for m in (*s.replies_to, *s.supersedes_msgids)})
     change_ids = sorted({s.change_id for s in touched if s.change_id})
-    pool: dict[int, Series] = {s.id: s for s in touched}
-    for author in authors:
-        for s in session.scalars(select(Series).where(Series.project == project, Series.author_email == author)
-                                 .order_by(Series.id.desc()).limit(AUTHOR_WINDOW)):
-            pool[s.id] = s
+    linked = sorted({i for s in touched for i in (s.superseded_by_id, s.supersedes_id) if i} - set(pool))
     clauses = []
     if named:
         clauses += [Series.cover_msgid.in_(named), Series.id.in_(select(Patch.series_id).where(Patch.message_id.in_(named)))]
     if change_ids:
         clauses.append(Series.change_id.in_(change_ids))
+    if linked:
+        clauses.append(Series.id.in_(linked))
     if clauses:
         for s in session.scalars(select(Series).where(Series.project == project, or_(*clauses))):
             pool[s.id] = s
-    # and the series that name a touched one (a later version threaded under it)
-    members = sorted({m for s in touched for m in ([s.cover_msgid] if s.cover_msgid else []) +
-                      [p.message_id for p in s.patches]})
-    if members:
-        for s in session.scalars(select(Series).where(Series.project == project, Series.superseded_by_id.is_(None),
-                                                      Series.id.in_(select(Series.supersedes_id).where(
-                                                          Series.supersedes_id.is_not(None))))):
-            pool.setdefault(s.id, s)
     live = [s for s in pool.values() if s.state not in ("dissolved", "merged")]
-    views = [_view(s) for s in live]
-    links = link_versions(views)
+    links = link_versions(_view(s) for s in live)
+    near = {s.id for s in touched}
     for s in live:
         newer, older = links[s.id]
+        if s.id not in near:  # only a link to or from a touched series may change here
+            if newer not in near and s.superseded_by_id not in near:
+                newer = s.superseded_by_id
+            if older not in near and s.supersedes_id not in near:
+                older = s.supersedes_id
         s.supersedes_id = older
         if newer != s.superseded_by_id:
             s.superseded_by_id = newer
