@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.db.models import CommandRow, Message, OutboundMail, Patch, Run, Series, utcnow
@@ -44,6 +44,7 @@ class _Mail:
     history: bool
     subject: str
     root: str
+    series_id: int | None = None
 
 
 def regroup(session: Session, settings: Settings, project: str, roots: Iterable[str]) -> list[int]:
@@ -61,21 +62,18 @@ def regroup(session: Session, settings: Settings, project: str, roots: Iterable[
         wanted = sorted(todo)
         todo = set()
         for chunk in _chunks(wanted, 300):
-            for pk, msgid, root, facts, history, subject in session.execute(
+            for pk, msgid, root, facts, history, subject, sid in session.execute(
                     select(Message.id, Message.message_id, Message.thread_root, Message.facts, Message.history,
-                           Message.subject).where(Message.project == project, Message.facts.is_not(None),
+                           Message.subject, Message.series_id).where(Message.project == project, Message.facts.is_not(None),
                                                   or_(Message.thread_root.in_(chunk), Message.message_id.in_(chunk)))):
                 if msgid in mails:
                     continue
-                mail = _Mail(pk, MailFacts.from_json(msgid, facts), facts, bool(history), subject, root or msgid)
+                mail = _Mail(pk, MailFacts.from_json(msgid, facts), facts, bool(history), subject, root or msgid, sid)
                 mails[msgid] = mail
                 todo |= {root, msgid} - done if is_unthreaded_patch(mail.facts) else {root} - done
     _reroot(session, mails)
     groups = group(m.facts for m in mails.values())
-    pks = [m.pk for m in mails.values()]
-    old_ids: set[int] = set()
-    for chunk in _chunks(pks, 400):
-        old_ids |= {i for i in session.scalars(select(Message.series_id).where(Message.id.in_(chunk))) if i}
+    old_ids = {m.series_id for m in mails.values() if m.series_id}
     keys = [g.key for g in groups]
     query = select(Series).where(Series.project == project, or_(
         Series.id.in_(old_ids or [-1]), Series.group_key.in_(keys or [""]))).options(selectinload(Series.patches))
@@ -94,7 +92,7 @@ def _reroot(session: Session, mails: dict[str, _Mail]) -> None:
             root, steps = mails[root].root, steps + 1
         if root != mail.root:
             session.execute(update(Message).where(Message.id == mail.pk).values(thread_root=root))
-            mails[msgid] = _Mail(mail.pk, mail.facts, mail.extra, mail.history, mail.subject, root)
+            mails[msgid] = replace(mail, root=root)
 
 
 def _chunks(items: list, size: int):  # type: ignore[no-untyped-def]
@@ -159,6 +157,7 @@ def _sync(session: Session, settings: Settings, project: str, groups: list[Serie
             p.index = -p.id
     session.flush()
     changed: set[int] = set()
+    moves: list[dict[str, int]] = []
     for msgid, (series, index) in wanted.items():
         p = rows.get(msgid)
         mail = mails[msgid]
@@ -177,9 +176,13 @@ def _sync(session: Session, settings: Settings, project: str, groups: list[Serie
         if series.id in changed or series.group_key != g.key:
             series.last_message_at = now
         series.group_key = g.key
-        member_pks = [mails[m].pk for m in (*g.members, *g.duplicates, *g.replies) if m in mails]
-        for chunk in _chunks(member_pks, 400):
-            session.execute(update(Message).where(Message.id.in_(chunk)).values(series_id=series.id))
+        for m in (*g.members, *g.duplicates, *g.replies):
+            if m in mails and mails[m].series_id != series.id:
+                moves.append({"pk": mails[m].pk, "sid": series.id})
+    if moves:  # Core executemany: one statement for the batch, no ORM bookkeeping
+        table = Message.__table__
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("pk")).values(series_id=bindparam("sid")), moves)
     kept = {s.id for s in series_of.values()}
     for sid, series in existing.items():
         if sid not in kept:

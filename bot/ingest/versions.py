@@ -55,11 +55,36 @@ def replaces(new: VersionView, old: VersionView) -> bool:
 
 
 def link_versions(views: Iterable[VersionView]) -> dict[int, tuple[int | None, int | None]]:
-    """series id -> (superseded_by, supersedes): the next and the previous version."""
+    """series id -> (superseded_by, supersedes): the next and the previous version. Candidates come
+    from indexes (shared mail, change-id, author + title, author + patch subject), so the cost
+    grows with the links, not with the square of the series."""
     items = sorted(views, key=lambda v: v.order)
-    links: dict[int, tuple[int | None, int | None]] = {v.id: (None, None) for v in items}
-    for i, old in enumerate(items):
-        nxt = next((new for new in items[i + 1:] if replaces(new, old)), None)
-        prev = next((o for o in reversed(items[:i]) if replaces(old, o)), None)
-        links[old.id] = (nxt.id if nxt else None, prev.id if prev else None)
-    return links
+    rank = {v.id: n for n, v in enumerate(items)}
+    by_member: dict[str, set[int]] = {}
+    by_change: dict[str, set[int]] = {}
+    by_title: dict[tuple[str, str], set[int]] = {}
+    for v in items:
+        for m in v.members:
+            by_member.setdefault(m, set()).add(v.id)
+        if v.change_id:
+            by_change.setdefault(v.change_id, set()).add(v.id)
+        for t in {normalise_subject(v.title), *(f"\0{p}" for p in v.patch_titles)}:
+            by_title.setdefault((v.author, t), set()).add(v.id)
+    view = {v.id: v for v in items}
+    newer: dict[int, int] = {}
+    older: dict[int, int] = {}
+    for new in items:
+        candidates: set[int] = set()
+        for m in (*new.first_chain, *new.supersedes):
+            candidates |= by_member.get(m, set())
+        if new.change_id:
+            candidates |= by_change.get(new.change_id, set())
+        for t in {normalise_subject(new.title), *(f"\0{p}" for p in new.patch_titles)}:
+            candidates |= by_title.get((new.author, t), set())
+        for old_id in sorted(candidates, key=rank.__getitem__, reverse=True):
+            if rank[old_id] >= rank[new.id] or not replaces(new, view[old_id]):
+                continue
+            older.setdefault(new.id, old_id)  # the latest earlier version it replaces
+            if old_id not in newer or rank[new.id] < rank[newer[old_id]]:
+                newer[old_id] = new.id
+    return {v.id: (newer.get(v.id), older.get(v.id)) for v in items}
