@@ -117,6 +117,8 @@ class Patch(Base):
     author_email: Mapped[str] = mapped_column(String(320), default="")
     patch_id: Mapped[str | None] = mapped_column(String(64), index=True)  # git patch-id --stable
     title: Mapped[str] = mapped_column(Text, default="", server_default="")  # subject without its tags
+    # a hash of the normalised title: finds the earlier versions of a patch (bot.ingest.versions)
+    title_key: Mapped[str | None] = mapped_column(String(32), index=True)
     trailers: Mapped[list[Any]] = mapped_column(default=list)  # [[name, value, from_msgid], ...]
     merged_commit: Mapped[str | None] = mapped_column(String(64))
     series: Mapped[Series] = relationship(back_populates="patches")
@@ -242,7 +244,6 @@ class OutboundMail(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 Index("ix_series_project_created", Series.project, Series.created_at)
-Index("ix_series_author_sent", Series.author_email, Series.sent_at)  # bot.ingest.regroup: versions around a date
 Index("ix_outbound_state_next", OutboundMail.state, OutboundMail.next_attempt_at)
 
 

@@ -6,7 +6,6 @@ assembly lock (bot.db.session.lock_project), so concurrent deliveries are serial
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -17,13 +16,12 @@ from sqlalchemy.orm import Session, selectinload
 from bot.db.models import CommandRow, Message, OutboundMail, Patch, Run, Series, utcnow
 from bot.ingest.assemble import normalise_title
 from bot.ingest.grouping import MailFacts, SeriesGroup, group, is_unthreaded_patch
-from bot.ingest.versions import VersionView, link_versions, normalise_subject
+from bot.ingest.versions import VersionView, link_versions, normalise_subject, title_key
 from bot.schedule import cancel_run, create_run
 from bot.settings import Settings
 
 log = logging.getLogger("seriesbot.ingest")
-AUTHOR_WINDOW = 200  # at most this many of an author's series around a date are looked at
-VERSION_WINDOW = dt.timedelta(days=120)  # the next version of a series comes within this
+AUTHOR_WINDOW = 50  # at most this many same-titled series of an author per touched series
 
 
 @dataclass
@@ -198,7 +196,7 @@ def _sync(session: Session, settings: Settings, project: str, groups: list[Serie
 def _new_patch(series: Series, index: int, mail: _Mail) -> Patch:
     f, x = mail.facts, mail.extra
     return Patch(series_id=series.id, index=index, message_id=f.msgid, message_pk=mail.pk, subject=mail.subject,
-                 title=f.title, author_name=str(x.get("name", "")), author_email=f.author,
+                 title=f.title, title_key=title_key(f.title) if f.title else None, author_name=str(x.get("name", "")), author_email=f.author,
                  patch_id=x.get("patch_id") or None)  # type: ignore[arg-type]
 
 
@@ -248,19 +246,22 @@ def _dissolve(session: Session, series: Series) -> None:
 
 
 def _relink(session: Session, settings: Settings, project: str, touched: list[Series]) -> None:
-    """Re-link versions around the touched series: the same authors' series posted within
-    VERSION_WINDOW of them, the series they name or share a change-id with, and those linked to
-    them now. Only links that involve a touched series change (a series at the window's edge
+    """Re-link versions around the touched series: the same author's series that share a title or
+    a patch subject with them (indexed: series.norm_title, patch.title_key), the series they name
+    or share a change-id with, and those linked to them now. Only links that involve a touched series change (a series at the window's edge
     keeps the links it was given with its own neighbourhood)."""
     if not touched:
         return
     pool: dict[int, Series] = {s.id: s for s in touched}
-    dates = [s.sent_at or s.created_at for s in touched]
-    low, high = min(dates) - VERSION_WINDOW, max(dates) + VERSION_WINDOW
     for author in sorted({s.author_email for s in touched}):
-        for s in session.scalars(select(Series).where(
-                Series.project == project, Series.author_email == author, Series.sent_at >= low,
-                Series.sent_at <= high).order_by(Series.sent_at.desc()).limit(AUTHOR_WINDOW)):
+        mine = [s for s in touched if s.author_email == author]
+        titles = sorted({s.norm_title for s in mine})
+        keys = sorted({p.title_key for s in mine for p in s.patches if p.title_key})
+        same = [Series.norm_title.in_(titles)]
+        for chunk in _chunks(keys, 300):
+            same.append(Series.id.in_(select(Patch.series_id).where(Patch.title_key.in_(chunk))))
+        for s in session.scalars(select(Series).where(Series.project == project, Series.author_email == author,
+                                                      or_(*same)).limit(AUTHOR_WINDOW * len(mine))):
             pool[s.id] = s
     named = sorted({m for s in touched for m in (*s.replies_to, *s.supersedes_msgids)})
     change_ids = sorted({s.change_id for s in touched if s.change_id})

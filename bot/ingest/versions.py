@@ -8,6 +8,7 @@ whatever order they arrived in."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ class VersionView:
 
 def normalise_subject(title: str) -> str:
     return re.sub(r"\s+", " ", title.lower()).strip().rstrip(".")
+
+
+def title_key(title: str) -> str:
+    return hashlib.sha256(normalise_subject(title).encode()).hexdigest()[:32]
 
 
 def replaces(new: VersionView, old: VersionView) -> bool:

@@ -31,16 +31,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column('sent_at', sa.DateTime(), nullable=True))
         batch.create_index('ix_series_group_key', ['group_key'])
         batch.create_index('ix_series_change_id', ['change_id'])
-        batch.create_index('ix_series_author_sent', ['author_email', 'sent_at'])
     with op.batch_alter_table('patch') as batch:
         batch.add_column(sa.Column('title', sa.Text(), server_default='', nullable=False))
+        batch.add_column(sa.Column('title_key', sa.String(length=32), nullable=True))
+        batch.create_index('ix_patch_title_key', ['title_key'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('patch') as batch:
+        batch.drop_index('ix_patch_title_key')
+        batch.drop_column('title_key')
         batch.drop_column('title')
     with op.batch_alter_table('series') as batch:
-        batch.drop_index('ix_series_author_sent')
         batch.drop_index('ix_series_change_id')
         batch.drop_index('ix_series_group_key')
         batch.drop_column('sent_at')
