@@ -99,8 +99,10 @@ class SeriesGroup:
         return tuple(i for i in range(1, self.total + 1) if i not in self.patches)
 
 
-def head_of(mail: MailFacts, known: dict[str, MailFacts]) -> str:
-    """The Message-ID the mail's series hangs from (see the module docstring)."""
+def head_of(mail: MailFacts, known: dict[str, MailFacts], _depth: int = 0) -> str:
+    """The Message-ID the mail's series hangs from (see the module docstring). An earlier patch of
+    the same series in the chain hands over its own head, so References cut short (a mail client
+    that keeps only the parent) still lead to the top."""
     if mail.kind == "cover":
         return mail.msgid
     candidate = mail.msgid
@@ -112,6 +114,8 @@ def head_of(mail: MailFacts, known: dict[str, MailFacts]) -> str:
         if other.kind == "cover" and other.series_key == mail.series_key:
             return ref
         if other.kind == "patch" and other.series_key == mail.series_key and other.counter < mail.counter:
+            if _depth < 64:
+                return head_of(other, known, _depth + 1)
             candidate = ref
             continue
         break  # a mail of another series (a previous version, a discussion): the series starts below it
