@@ -156,6 +156,7 @@ def _sync(session: Session, settings: Settings, project: str, groups: list[Serie
     session.flush()
     changed: set[int] = set()
     moves: list[dict[str, int]] = []
+    arrived: list[int] = []  # replies that found their series now: commands waiting in them run
     for msgid, (series, index) in wanted.items():
         p = rows.get(msgid)
         mail = mails[msgid]
@@ -177,6 +178,8 @@ def _sync(session: Session, settings: Settings, project: str, groups: list[Serie
         for m in (*g.members, *g.duplicates, *g.replies):
             if m in mails and mails[m].series_id != series.id:
                 moves.append({"pk": mails[m].pk, "sid": series.id})
+                if mails[m].series_id is None and mails[m].facts.kind == "reply":
+                    arrived.append(mails[m].pk)
     if moves:  # Core executemany: one statement for the batch, no ORM bookkeeping
         table = Message.__table__
         session.connection().execute(
@@ -190,6 +193,10 @@ def _sync(session: Session, settings: Settings, project: str, groups: list[Serie
     _relink(session, settings, project, [series_of[g.key] for g in groups])
     for g in groups:
         _complete(session, settings, series_of[g.key], g, mails)
+    if arrived:
+        from bot.commands.dispatch import run_waiting_commands  # commands act on series: after them
+
+        run_waiting_commands(session, settings, arrived)
     return touched
 
 

@@ -130,3 +130,20 @@ def test_a_truly_incomplete_series_gets_one_notice(bot_settings):
     _age_and_reconcile(bot_settings)
     [s] = all_series(bot_settings)
     assert s["state"] == "incomplete" and s["missing"] == [2] and _notices(bot_settings) == 1
+
+
+def test_a_command_that_arrives_before_its_patch_runs_when_the_patch_comes(bot_settings):
+    from bot.db.models import CommandRow
+
+    mails = series_mails("cb")
+    deliver(bot_settings, make_mail("Re: [PATCH 2/3] part 2", msgid="cb-cmd@x", in_reply_to="cb-2@x",
+                                    references=["cb-0@x", "cb-2@x"], body="seriesbot: retest rules-only\n"))
+    with session_scope(bot_settings.database_url) as s:
+        [cmd] = s.scalars(select(CommandRow)).all()
+        assert cmd.decision.startswith("waiting") and cmd.series_id is None and not cmd.replied
+    for raw in mails:
+        deliver(bot_settings, raw)
+    [series] = all_series(bot_settings)
+    with session_scope(bot_settings.database_url) as s:
+        [cmd] = s.scalars(select(CommandRow)).all()
+        assert cmd.series_id == series["id"] and not cmd.decision.startswith("waiting"), cmd.decision
