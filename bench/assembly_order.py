@@ -47,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2500)
     args = parser.parse_args()
-    topics = max(1, args.messages // 7)
+    topics = max(1, args.messages * 10 // 92)  # about 9.2 messages per topic
     archive = generate(2026, topics=topics, prefix="b")
     mails = archive.mails
     print(f"archive: {len(mails)} messages, {len(archive.series)} versions")

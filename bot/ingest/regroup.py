@@ -14,7 +14,6 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.db.models import CommandRow, Message, OutboundMail, Patch, Run, Series, utcnow
-from bot.ingest.assemble import normalise_title
 from bot.ingest.grouping import MailFacts, SeriesGroup, group, is_unthreaded_patch
 from bot.ingest.versions import VersionView, link_versions, normalise_subject, title_key
 from bot.schedule import cancel_run, create_run
@@ -137,7 +136,7 @@ def _sync(session: Session, settings: Settings, project: str, groups: list[Serie
         sid = assigned.get(g.key)
         if sid is None:
             lead = mails[g.members[0]] if g.members else None
-            series = Series(project=project, title=g.title, norm_title=normalise_title(g.title), author_email=g.author,
+            series = Series(project=project, title=g.title, norm_title=normalise_subject(g.title), author_email=g.author,
                             version=g.version, total=g.total, state="partial", patches=[], created_at=now,
                             private=bool(lead.extra.get("private")) if lead else False)
             session.add(series)
@@ -211,7 +210,7 @@ def _fill(series: Series, g: SeriesGroup, mails: dict[str, _Mail]) -> None:
     lead = mails[g.cover or g.members[0]]
     series.version, series.total, series.author_email = g.version, g.total, g.author
     series.author_name = str(lead.extra.get("name", "")) or series.author_name
-    series.title, series.norm_title = g.title, normalise_title(g.title)
+    series.title, series.norm_title = g.title, normalise_subject(g.title)
     series.cover_msgid = g.cover
     series.cover_subject = mails[g.cover].subject if g.cover else None
     series.thread_root = g.head
@@ -301,8 +300,9 @@ def _relink(session: Session, settings: Settings, project: str, touched: list[Se
                 for run in s.runs:
                     cancel_run(session, run, reason=f"superseded by series {newer}")
                 log.info("event=superseded old=%d new=%d", s.id, newer)
-            elif s.state == "superseded":
-                s.state = "partial"
+            elif s.state == "superseded":  # what replaced it no longer does (it was a fragment)
+                complete = not s.missing and len(s.patches) == s.total
+                s.state = "complete" if complete else "partial"
 
 
 def _view(s: Series) -> VersionView:
