@@ -5,6 +5,7 @@ on SQLite: a later version arriving first, cover/no cover, renamed titles, super
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 
@@ -15,6 +16,7 @@ from bot.report.report import report_run
 from tests.helpers import make_mail, patch_body
 from tests.ingest_driver import all_series, deliver
 from tests.integration.test_assembly import series_mails
+from tests.integration.test_web_fixtures import web_world_fixture  # noqa: F401  (the web_world fixture)
 
 
 def test_a_later_version_arriving_first_still_supersedes_the_earlier(bot_settings):
@@ -147,3 +149,26 @@ def test_a_command_that_arrives_before_its_patch_runs_when_the_patch_comes(bot_s
     with session_scope(bot_settings.database_url) as s:
         [cmd] = s.scalars(select(CommandRow)).all()
         assert cmd.series_id == series["id"] and not cmd.decision.startswith("waiting"), cmd.decision
+
+
+def test_series_page_and_api_show_results_since_the_previous_version(web_world):
+    html = web_world.client.get(f"/series/{web_world.v2}").text
+    section = html.split('id="since-previous"', 1)[1].split("</section>", 1)[0]
+    assert "Results since v1" in section
+    rows = re.findall(r'<tr class="c-([\w-]+)"><td>([^<]*)</td><td>([^<]*)</td>', section)
+    assert len(rows) >= 4 and {kind for kind, _, _ in rows} <= {
+        "fixed", "newly-failing", "unchanged", "new-patch", "dropped-patch", "not-compared"}
+    api = web_world.client.get(f"/api/series/{web_world.v2}").json()
+    assert api["since_version"] == 1 and [c["change"].replace(" ", "-") for c in api["since_previous"]] == \
+        [kind for kind, _, _ in rows]
+    assert 'id="since-previous"' not in web_world.client.get(f"/series/{web_world.v1}").text
+
+
+def test_an_imported_incomplete_series_is_history_and_never_announced(bot_settings, tmp_path):
+    from bot.receive.importers import import_messages
+
+    mails = series_mails("hi", n=3)
+    import_messages(mails[:2] + mails[3:], bot_settings, source="mbox")
+    _age_and_reconcile(bot_settings)
+    [s] = all_series(bot_settings)
+    assert s["state"] == "incomplete" and s["runs"] == [] and _notices(bot_settings) == 0
