@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 from email.utils import parsedate_to_datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Message
@@ -125,6 +126,14 @@ def _assemble(session: Session, settings: Settings, row: Message, parsed: Parsed
     row.thread_root = facts.chain[0] if facts.chain else (
         unthreaded_root(facts) if is_unthreaded_patch(facts) else facts.msgid)
     project = row.project or ""
+    if parsed.kind == "reply" and not facts.trailers:
+        # a reply that carries nothing for the series changes no grouping: it only hangs on its
+        # patch's series (now, or when regroup finds it beside the patch that arrives later)
+        session.flush()
+        row.series_id = session.scalar(select(Message.series_id).where(
+            Message.project == project, Message.message_id == facts.parent, Message.kind.in_(("patch", "cover")),
+            Message.facts.is_not(None)).limit(1))
+        return
     roots = {row.thread_root, facts.msgid}  # its thread, and the replies to it (an unthreaded patch)
     if pending is not None:
         for root in roots:
