@@ -1,5 +1,5 @@
 """A generator of realistic list archives with their ground truth, for the assembly property tests
-and the import benchmark. Shapes: cover letter or not, shallow or deep threading, `--no-thread`
+and the import benchmark. Shapes: cover letter or not, shallow or deep threading (References full or cut to the parent), `--no-thread`
 series, versions threaded under the previous one or not (with a changed title, a `Supersedes:`
 line or b4's `change-id:`), resends, incomplete versions (a patch never sent), review trailers in
 replies (to a patch, to the cover, with References cut short), and absurd counters (0/0, 5/3)
@@ -109,8 +109,11 @@ class _Gen:
         cover = self.msgid("cover") if cover_wanted else None
         ids = {i: self.msgid(f"p{i}") for i in range(1, total + 1)}
         sent = dict(ids)
-        if rng.random() < 0.1 and total > 1:  # incomplete: one patch never came
-            del sent[rng.choice(sorted(sent))]
+        if rng.random() < 0.1 and total > 1:  # incomplete: one patch never came (never patch 1, whose
+            del sent[rng.choice(sorted(sent)[1:])]  # subject is what ties a cover-less series to its versions)
+        # a mail client that keeps only the parent in References (never with a patch missing: then
+        # nothing in the headers ties the patches after the gap to the series)
+        cut = deep and len(sent) == total and rng.random() < 0.3
         footer = ""
         if change_id:
             footer = f"\n---\nbase-commit: {'ab' * 20}\nchange-id: {change_id}\n"
@@ -125,6 +128,7 @@ class _Gen:
                 chain: list[str] = []
             elif deep:
                 chain = under + root + [ids[j] for j in range(1, i)]
+                chain = chain[-1:] if cut else chain
             elif cover:
                 chain = under + root
             else:
