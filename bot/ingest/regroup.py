@@ -46,38 +46,55 @@ class _Mail:
 
 def regroup(session: Session, settings: Settings, project: str, roots: Iterable[str]) -> list[int]:
     """Re-derive the series of these threads; returns the ids of the series that exist for them."""
-    roots = sorted(set(roots))
-    if not roots:
+    todo = set(roots)
+    if not todo:
         return []
     mails: dict[str, _Mail] = {}
     done: set[str] = set()
-    todo = set(roots)
-    for _round in range(3):  # a thread, and the threads its mails hang from (replies to an unthreaded patch)
+    existing: dict[int, Series] = {}
+    for _round in range(4):
+        # the threads, the threads their mails hang from (replies to an unthreaded patch), and every
+        # mail of a series met on the way, so no series is re-made from part of its mails
+        _load(session, project, todo, done, mails)
+        old_ids = sorted({m.series_id for m in mails.values() if m.series_id} - set(existing))
+        for chunk in _chunks(old_ids, 300):
+            for series in session.scalars(select(Series).where(Series.id.in_(chunk))
+                                          .options(selectinload(Series.patches))):
+                existing[series.id] = series
+        todo = {m for series in existing.values() for m in
+                ([series.cover_msgid] if series.cover_msgid else []) + [p.message_id for p in series.patches]}
+        todo -= set(mails) | done
         if not todo:
             break
+    _reroot(session, mails)
+    groups = group(m.facts for m in mails.values())
+    keys = [g.key for g in groups if g.key]
+    for chunk in _chunks(keys, 300):
+        for series in session.scalars(select(Series).where(Series.project == project, Series.group_key.in_(chunk))
+                                      .options(selectinload(Series.patches))):
+            existing.setdefault(series.id, series)
+    assigned = _match(groups, existing, mails)
+    return _sync(session, settings, project, groups, assigned, existing, mails)
+
+
+def _load(session: Session, project: str, todo: set[str], done: set[str], mails: dict[str, _Mail]) -> None:
+    for _round in range(3):
+        if not todo:
+            return
         done |= todo
         wanted = sorted(todo)
         todo = set()
         for chunk in _chunks(wanted, 300):
             for pk, msgid, root, facts, history, subject, sid in session.execute(
                     select(Message.id, Message.message_id, Message.thread_root, Message.facts, Message.history,
-                           Message.subject, Message.series_id).where(Message.project == project, Message.facts.is_not(None),
-                                                  or_(Message.thread_root.in_(chunk), Message.message_id.in_(chunk)))):
+                           Message.subject, Message.series_id).where(
+                        Message.project == project, Message.facts.is_not(None),
+                        or_(Message.thread_root.in_(chunk), Message.message_id.in_(chunk)))):
                 if msgid in mails:
                     continue
                 mail = _Mail(pk, MailFacts.from_json(msgid, facts), facts, bool(history), subject, root or msgid, sid)
                 mails[msgid] = mail
                 todo |= {root, msgid} - done if is_unthreaded_patch(mail.facts) else {root} - done
-    _reroot(session, mails)
-    groups = group(m.facts for m in mails.values())
-    old_ids = {m.series_id for m in mails.values() if m.series_id}
-    keys = [g.key for g in groups]
-    query = select(Series).where(Series.project == project, or_(
-        Series.id.in_(old_ids or [-1]), Series.group_key.in_(keys or [""]))).options(selectinload(Series.patches))
-    existing = {s.id: s for s in session.scalars(query)}
-    assigned = _match(groups, existing, mails)
-    touched = _sync(session, settings, project, groups, assigned, existing, mails)
-    return touched
 
 
 def _reroot(session: Session, mails: dict[str, _Mail]) -> None:
