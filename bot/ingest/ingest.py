@@ -155,9 +155,16 @@ def mail_facts(parsed: ParsedMail) -> MailFacts:
     wanted = parsed.trailers if parsed.kind in ("patch", "reply") else ()
     return MailFacts(
         msgid=parsed.message_id, kind=parsed.kind, author=parsed.from_email, version=info.version,
-        counter=info.counter, total=info.total, title=info.title, chain=tuple(parsed.thread_ids), sent_at=sent,
+        counter=info.counter, total=info.total, title=info.title, chain=_chain(parsed), sent_at=sent,
         trailers=tuple((t.name, t.value) for t in wanted if t.name in PERSON_TRAILERS),
         change_id=parsed.change_id, supersedes=tuple(parsed.supersedes), is_resend=info.is_resend)
+
+
+def _chain(parsed: ParsedMail) -> tuple[str, ...]:
+    """References, then In-Reply-To last: the parent is what the mail answers (regroup finds
+    replies by that indexed header)."""
+    refs = [r for r in parsed.references if r != parsed.in_reply_to]
+    return tuple(refs + [parsed.in_reply_to] if parsed.in_reply_to else refs)
 
 
 def flush_pending(session: Session, settings: Settings, pending: Pending) -> None:

@@ -77,24 +77,42 @@ def regroup(session: Session, settings: Settings, project: str, roots: Iterable[
     return _sync(session, settings, project, groups, assigned, existing, mails)
 
 
+_COLUMNS = (Message.id, Message.message_id, Message.thread_root, Message.facts, Message.history, Message.subject,
+            Message.series_id)
+
+
 def _load(session: Session, project: str, todo: set[str], done: set[str], mails: dict[str, _Mail]) -> None:
+    """Patches and cover letters of the threads (by thread_root, or being the root), then the
+    replies straight to them (by the indexed In-Reply-To): a long discussion under a series costs
+    nothing here, only the mails that can carry its trailers and commands are read."""
     for _round in range(3):
         if not todo:
-            return
+            break
         done |= todo
         wanted = sorted(todo)
         todo = set()
         for chunk in _chunks(wanted, 300):
-            for pk, msgid, root, facts, history, subject, sid in session.execute(
-                    select(Message.id, Message.message_id, Message.thread_root, Message.facts, Message.history,
-                           Message.subject, Message.series_id).where(
-                        Message.project == project, Message.facts.is_not(None),
-                        or_(Message.thread_root.in_(chunk), Message.message_id.in_(chunk)))):
-                if msgid in mails:
-                    continue
-                mail = _Mail(pk, MailFacts.from_json(msgid, facts), facts, bool(history), subject, root or msgid, sid)
-                mails[msgid] = mail
-                todo |= {root, msgid} - done if is_unthreaded_patch(mail.facts) else {root} - done
+            for row in session.execute(select(*_COLUMNS).where(
+                    Message.project == project, Message.facts.is_not(None), Message.kind.in_(("patch", "cover")),
+                    or_(Message.thread_root.in_(chunk), Message.message_id.in_(chunk)))):
+                mail = _add(mails, row)
+                if mail is not None:
+                    todo |= ({mail.root, mail.facts.msgid} if is_unthreaded_patch(mail.facts) else {mail.root}) - done
+    parents = sorted(m for m, mail in mails.items() if mail.facts.kind != "reply")
+    for chunk in _chunks(parents, 300):
+        for row in session.execute(select(*_COLUMNS).where(
+                Message.project == project, Message.facts.is_not(None), Message.kind == "reply",
+                Message.in_reply_to.in_(chunk))):
+            _add(mails, row)
+
+
+def _add(mails: dict[str, _Mail], row) -> _Mail | None:  # type: ignore[no-untyped-def]
+    pk, msgid, root, facts, history, subject, sid = row
+    if msgid in mails:
+        return None
+    mail = _Mail(pk, MailFacts.from_json(msgid, facts), facts, bool(history), subject, root or msgid, sid)
+    mails[msgid] = mail
+    return mail
 
 
 def _reroot(session: Session, mails: dict[str, _Mail]) -> None:
