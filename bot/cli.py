@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     il = imp.add_parser("lore", help="a whole thread from a public-inbox server (project lore_url)")
     il.add_argument("message", help="Message-ID or message URL")
     il.add_argument("--project", default="")
+    for p in (im, il):  # imported mail is history (no run, no mail, no command) unless asked
+        p.add_argument("--test", action="store_true", help="test and report imported series like new mail")
+        p.add_argument("--since", default=None, metavar="DATE", help="mail dated from DATE on is new, older is history")
     importlib.import_module("workers.cli").register(sub)  # `rules list|check`, by name: bot never imports workers
     cli_outbox.register(sub)
     web_cli.register(sub)  # `seriesbot series`: the dashboard's query language on the command line

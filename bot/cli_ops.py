@@ -19,12 +19,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     project = settings.project(args.project) if args.project else None
     try:
+        policy = importers.HistoryPolicy(test=args.test, since=_since(args.since))
         if args.import_command == "mbox":
-            report = importers.import_mbox(Path(args.path), settings, project=project, progress=True)
+            report = importers.import_mbox(Path(args.path), settings, project=project, progress=True, policy=policy)
         else:
             if project is None:
                 project = next(iter(settings.projects.values()))
-            report = importers.import_lore(project, args.message, settings)
+            report = importers.import_lore(project, args.message, settings, policy=policy)
     except (OSError, ValueError) as exc:
         print(f"seriesbot import: {exc}", file=sys.stderr)
         return 2
@@ -65,6 +66,19 @@ def cmd_follow(args: argparse.Namespace) -> int:
                       + "".join(f"\n  problem: {p}" for p in report.problems), flush=True)
         if args.once or stop.wait(max(0.2, min(p.inbox_poll for p in projects))):
             return 1 if args.once and problems else 0
+
+
+def _since(value: str | None):  # type: ignore[no-untyped-def]
+    """`--since 2026-11-30` (or an ISO time, UTC unless it says otherwise) -> naive UTC."""
+    import datetime as dt
+
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"--since: not an ISO date or time: {value!r}") from exc
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:

@@ -100,6 +100,7 @@ class ParsedMail:
     prerequisite_patch_ids: tuple[str, ...] = ()
     based_on: tuple[str, ...] = ()
     supersedes: tuple[str, ...] = ()
+    change_id: str | None = None  # b4's "change-id:" line: the same series across versions
     commands: tuple[CommandLine, ...] = ()
     ignore_reason: str | None = None  # set when the mail is not for us (our own, auto-reply, bounce)
     reject_reason: str | None = None  # set when it claims to be a patch we must not touch

@@ -19,6 +19,26 @@ from bot.settings import ProjectSettings, Settings
 
 log = logging.getLogger("seriesbot.commands")
 MAX_COMMANDS_PER_MAIL = 5
+WAITING = "waiting: the series it replies to has not arrived yet"
+
+
+def run_waiting_commands(session: Session, settings: Settings, message_pks: list[int]) -> None:
+    """The series a waiting command replies to has arrived: decide it now, as if it came now."""
+    from bot.ingest.parse import parse_mail
+
+    waiting = session.scalars(select(CommandRow).where(CommandRow.message_pk.in_(message_pks),
+                                                       CommandRow.decision == WAITING)).all()
+    for pk in sorted({c.message_pk for c in waiting}):
+        for c in waiting:
+            if c.message_pk == pk:
+                session.delete(c)
+        session.flush()
+        row = session.get(Message, pk)
+        if row is None:
+            continue
+        parsed = parse_mail(row.raw, bot_address=settings.bot_address, command_prefix=settings.command_prefix,
+                            list_addresses=tuple(p.list_address for p in settings.projects.values()))
+        handle_commands(session, settings, row, parsed, retry=True)
 
 
 def find_series(session: Session, parsed: ParsedMail) -> Series | None:
@@ -41,8 +61,10 @@ def _recent(session: Session, sender: str, **where: object) -> int:
     return session.scalar(query) or 0
 
 
-def handle_commands(session: Session, settings: Settings, row: Message, parsed: ParsedMail) -> int:
-    """Returns how many commands were recorded."""
+def handle_commands(session: Session, settings: Settings, row: Message, parsed: ParsedMail, *,
+                    retry: bool = False) -> int:
+    """Returns how many commands were recorded. A command replying to a mail the bot does not know
+    (yet) is recorded as waiting; bot.ingest.regroup runs it again once its series exists."""
     series = find_series(session, parsed)
     project: ProjectSettings | None = settings.projects.get(series.project if series else (row.project or ""))
     if project is None:
@@ -56,9 +78,14 @@ def handle_commands(session: Session, settings: Settings, row: Message, parsed: 
                                  parsed.references)
         command = commands.get(line.verb)
         recent = _recent(session, sender)
-        if command is None:
+        if row.history:  # an imported archive's old command: part of the record, never acted on
+            outcome = CommandOutcome("recorded from imported history, not executed", ok=False, reply=None)
+        elif command is None:
             outcome = CommandOutcome(f"unknown command {line.verb!r}", ok=False, reply=(
                 f"Unknown command {line.verb!r}.\n\n" + help_text(settings.command_prefix)))
+        elif command.needs_series and series is None and parsed.thread_ids and row.project and not retry:
+            # the patch it replies to may simply not be here yet: run it when that arrives
+            outcome = CommandOutcome(WAITING, ok=False, reply=None)
         elif command.needs_series and series is None:
             outcome = CommandOutcome("refused: not a reply to a series the bot knows", ok=False, reply=(
                 f"{line.verb}: this mail does not reply to a patch series the bot knows. Reply to one of the "

@@ -53,6 +53,10 @@ class Message(Base):
     # old mail (an import, or an archive read from before following began): assembled into the
     # history, never a reason to run or to mail
     history: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # what assembly needs of a patch, cover or reply (bot.ingest.grouping.MailFacts as JSON), and the
+    # first Message-ID of its thread: series are re-derived from all mails sharing a thread_root
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    thread_root: Mapped[str | None] = mapped_column(String(998), index=True)
     # the list server's own mail (confirm-join, welcome, probe, disabled, moderation, digest, ...):
     # stored and marked, never tested or answered (bot.ingest.listmail)
     list_notice: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -87,6 +91,10 @@ class Series(Base):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"))
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"))
     private: Mapped[bool] = mapped_column(Boolean, default=False)  # mailed to the bot, not the list
+    # bot.ingest.grouping: "<head msgid>|<author>|v<version>|<total>", what keeps its id stable
+    group_key: Mapped[str | None] = mapped_column(Text, index=True)
+    change_id: Mapped[str | None] = mapped_column(String(256), index=True)  # b4's "change-id:"
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # Date: of its earliest mail
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     last_message_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -108,6 +116,9 @@ class Patch(Base):
     author_name: Mapped[str] = mapped_column(Text, default="")
     author_email: Mapped[str] = mapped_column(String(320), default="")
     patch_id: Mapped[str | None] = mapped_column(String(64), index=True)  # git patch-id --stable
+    title: Mapped[str] = mapped_column(Text, default="", server_default="")  # subject without its tags
+    # a hash of the normalised title: finds the earlier versions of a patch (bot.ingest.versions)
+    title_key: Mapped[str | None] = mapped_column(String(32), index=True)
     trailers: Mapped[list[Any]] = mapped_column(default=list)  # [[name, value, from_msgid], ...]
     merged_commit: Mapped[str | None] = mapped_column(String(64))
     series: Mapped[Series] = relationship(back_populates="patches")

@@ -6,35 +6,38 @@ persists the decision). A message that crashes ingest is marked 'error' with the
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from email.utils import parsedate_to_datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bot.db.models import Message, Patch, Series, utcnow
+from bot.db.models import Message
 from bot.db.session import lock_project, session_scope
-from bot.ingest import assemble
 from bot.ingest.b4compat import PERSON_TRAILERS
+from bot.ingest.grouping import MailFacts, is_unthreaded_patch, unthreaded_root
 from bot.ingest.listmail import author_copy
 from bot.ingest.parse import parse_mail
 from bot.ingest.patchid import patch_id
+from bot.ingest.regroup import Pending, regroup
 from bot.logs import bound
 from bot.records import ParsedMail
-from bot.schedule import cancel_run, create_run
 from bot.settings import Settings
 
 log = logging.getLogger("seriesbot.ingest")
 
 
-def ingest_row(session: Session, settings: Settings, row: Message) -> str:
-    """Parse one stored message and persist what it means, in the caller's transaction."""
+def ingest_row(session: Session, settings: Settings, row: Message, pending: Pending | None = None) -> str:
+    """Parse one stored message and persist what it means, in the caller's transaction. With
+    `pending` (an import), its thread is re-grouped by flush_pending at the end of the batch."""
     parsed = parse_mail(row.raw, bot_address=settings.bot_address, command_prefix=settings.command_prefix,
                         list_addresses=tuple(p.list_address for p in settings.projects.values()))
     _record_headers(row, parsed)
     if parsed.list_changes and parsed.kind == "patch":  # git am gets the author's copy, not the list's
         row.author_raw = author_copy(row.raw, changes=parsed.list_changes, author_name=parsed.from_name,
                                      author_email=parsed.from_email, subject=parsed.subject)
-    row.status = _route(session, settings, row, parsed)
+    row.status = _route(session, settings, row, parsed, pending)
     return row.status
 
 
@@ -71,7 +74,7 @@ def _record_headers(row: Message, parsed: ParsedMail) -> None:
         row.reason = "; ".join(parsed.problems)[:2000]
 
 
-def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMail) -> str:
+def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMail, pending: Pending | None) -> str:
     if parsed.list_notice:  # the list server's own mail: marked; a confirmation the bot asked for answered
         from bot.commands.subscription import handle_list_notice
 
@@ -82,108 +85,93 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
     if parsed.reject_reason:
         row.reason = parsed.reject_reason
         return "rejected"
-    if row.project is not None and parsed.kind in ("patch", "cover", "reply"):
+    if row.project is not None and parsed.kind in ("patch", "cover", "reply") and pending is None:
         lock_project(session, row.project)
     if parsed.commands and parsed.kind not in ("patch", "cover") and not row.history:
         # a command may come straight to the bot, without a List-Id: its series names the project
         from bot.commands.dispatch import handle_commands
 
         if handle_commands(session, settings, row, parsed):
-            if row.project is not None and parsed.kind == "reply":
-                _collect_reply(session, row, parsed)
+            if row.project is not None and parsed.kind == "reply" and parsed.thread_ids:
+                row.status = "parsed"
+                _assemble(session, settings, row, parsed, pending)
             return "parsed"
     if row.project is None:
         row.reason = f"List-Id {parsed.list_id!r} belongs to no configured project" if parsed.list_id else \
             "not addressed to a configured list"
         return "ignored"
-    if parsed.kind in ("patch", "cover"):
-        series = _assemble(session, settings, row, parsed)
-        return "parsed" if series is not None else "ignored"
+    if parsed.kind in ("patch", "cover") or (parsed.kind == "reply" and parsed.thread_ids):
+        row.status = "parsed"
+        _assemble(session, settings, row, parsed, pending)
+        return "parsed"
     if parsed.kind == "reply":
-        _collect_reply(session, row, parsed)
         return "parsed"
     row.reason = row.reason or "not a patch, a cover letter or a reply to one"
     return "parsed"
 
 
-def _candidates(session: Session, project: str, parsed: ParsedMail) -> list[assemble.SeriesView]:
-    ids = list(parsed.thread_ids) + [parsed.message_id]
-    via_patch = select(Patch.series_id).where(Patch.message_id.in_(ids))
-    query = select(Series).where(
-        Series.project == project,
-        or_(
-            Series.cover_msgid.in_(ids),
-            Series.thread_root.in_(ids),
-            Series.id.in_(via_patch),
-            (Series.author_email == parsed.from_email) & (Series.state == "partial"),
-        ),
-    )
-    views = []
-    for series in session.scalars(query.options(selectinload(Series.patches))):
-        views.append(assemble.SeriesView(
-            id=series.id, version=series.version, total=series.total, author_email=series.author_email,
-            norm_title=series.norm_title, cover_msgid=series.cover_msgid, thread_root=series.thread_root,
-            patch_msgids={p.message_id: p.index for p in series.patches}, state=series.state,
-            created_at=series.created_at,
-        ))
-    return views
+def _assemble(session: Session, settings: Settings, row: Message, parsed: ParsedMail,
+              pending: Pending | None) -> None:
+    """Record the mail's facts, then re-derive its thread's series (now, or at the end of the batch)."""
+    facts = mail_facts(parsed)
+    extra = facts.to_json()
+    extra.update(name=parsed.from_name, private=_is_private(settings, row, parsed), is_rfc=parsed.subject_info.is_rfc)
+    if parsed.kind == "patch":
+        extra.update(patch_id=patch_id(parsed.diff), base_commit=parsed.base_commit, based_on=list(parsed.based_on),
+                     prereq=list(parsed.prerequisite_patch_ids))
+    elif parsed.kind == "cover":
+        extra.update(base_commit=parsed.base_commit, based_on=list(parsed.based_on),
+                     prereq=list(parsed.prerequisite_patch_ids))
+    row.facts = extra
+    row.thread_root = facts.chain[0] if facts.chain else (
+        unthreaded_root(facts) if is_unthreaded_patch(facts) else facts.msgid)
+    project = row.project or ""
+    if parsed.kind == "reply" and not facts.trailers:
+        # a reply that carries nothing for the series changes no grouping: it only hangs on its
+        # patch's series (now, or when regroup finds it beside the patch that arrives later)
+        session.flush()
+        row.series_id = session.scalar(select(Message.series_id).where(
+            Message.project == project, Message.message_id == facts.parent, Message.kind.in_(("patch", "cover")),
+            Message.facts.is_not(None)).limit(1))
+        return
+    roots = {row.thread_root, facts.msgid}  # its thread, and the replies to it (an unthreaded patch)
+    if pending is not None:
+        for root in roots:
+            pending.add(project, root)
+        return
+    session.flush()
+    regroup(session, settings, project, roots)
+    log.info("event=assembled msgid=%s kind=%s root=%s", parsed.message_id, parsed.kind, row.thread_root)
 
 
-def _assemble(session: Session, settings: Settings, row: Message, parsed: ParsedMail) -> Series | None:
+def mail_facts(parsed: ParsedMail) -> MailFacts:
     info = parsed.subject_info
-    decision = assemble.decide(parsed, _candidates(session, row.project or "", parsed), utcnow())
-    if decision.action == "duplicate":
-        row.reason = decision.reason
-        row.series_id = decision.series_id
-        return None
-    if decision.action == "join":
-        series = session.get(Series, decision.series_id)
-        assert series is not None
-    else:
-        title = info.title
-        series = Series(
-            project=row.project, title=title, norm_title=assemble.normalise_title(title),
-            author_name=parsed.from_name, author_email=parsed.from_email, version=info.version,
-            total=info.total, thread_root=decision.thread_root, state="partial",
-            replies_to=list(parsed.thread_ids), is_resend=info.is_resend, is_rfc=info.is_rfc, patches=[],
-            private=_is_private(settings, row, parsed),
-        )
-        session.add(series)
-        session.flush()
-    row.series_id = series.id
-    series.last_message_at = utcnow()
-    if parsed.base_commit and not series.base_commit:
-        series.base_commit = parsed.base_commit
-    if parsed.based_on and not series.based_on:
-        series.based_on = list(parsed.based_on)
-    if parsed.supersedes:
-        series.supersedes_msgids = sorted(set(series.supersedes_msgids) | set(parsed.supersedes))
-    if parsed.prerequisite_patch_ids:
-        series.prerequisite_patch_ids = sorted(set(series.prerequisite_patch_ids) | set(parsed.prerequisite_patch_ids))
-    if info.is_cover:
-        series.cover_msgid = parsed.message_id
-        series.cover_subject = parsed.subject
-        series.replies_to = list(parsed.thread_ids)
-        series.is_resend = series.is_resend or info.is_resend
-        series.title = info.title
-        series.norm_title = assemble.normalise_title(info.title)
-    else:
-        series.patches.append(Patch(
-            series_id=series.id, index=info.counter, message_id=parsed.message_id, message_pk=row.id,
-            subject=parsed.subject, author_name=parsed.from_name, author_email=parsed.from_email,
-            patch_id=patch_id(parsed.diff),
-            trailers=[[t.name, t.value, parsed.message_id] for t in parsed.trailers if t.name in PERSON_TRAILERS],
-        ))
-        if info.total == 1 or (info.counter == 1 and not series.cover_msgid):
-            series.title = info.title if not series.cover_msgid else series.title
-            series.norm_title = assemble.normalise_title(series.title)
-        session.flush()
-    log.info("event=assembled msgid=%s series=%d index=%d/%d action=%s", parsed.message_id, series.id,
-             info.counter, info.total, decision.action)
-    if info.is_cover and series.state not in ("partial", "incomplete"):
-        _supersede_older(session, series)  # a late cover letter may name or thread under v1
-    _maybe_complete(session, settings, series)
-    return series
+    try:
+        sent = parsedate_to_datetime(parsed.date) if parsed.date else None
+        if sent is not None and sent.tzinfo is not None:
+            sent = sent.astimezone(dt.UTC).replace(tzinfo=None)
+    except (TypeError, ValueError, IndexError):
+        sent = None
+    wanted = parsed.trailers if parsed.kind in ("patch", "reply") else ()
+    return MailFacts(
+        msgid=parsed.message_id, kind=parsed.kind, author=parsed.from_email, version=info.version,
+        counter=info.counter, total=info.total, title=info.title, chain=_chain(parsed), sent_at=sent,
+        trailers=tuple((t.name, t.value) for t in wanted if t.name in PERSON_TRAILERS),
+        change_id=parsed.change_id, supersedes=tuple(parsed.supersedes), is_resend=info.is_resend)
+
+
+def _chain(parsed: ParsedMail) -> tuple[str, ...]:
+    """References, then In-Reply-To last: the parent is what the mail answers (regroup finds
+    replies by that indexed header)."""
+    refs = [r for r in parsed.references if r != parsed.in_reply_to]
+    return tuple(refs + [parsed.in_reply_to] if parsed.in_reply_to else refs)
+
+
+def flush_pending(session: Session, settings: Settings, pending: Pending) -> None:
+    for project, roots in sorted(pending.roots.items()):
+        lock_project(session, project)
+        regroup(session, settings, project, roots)
+    pending.roots.clear()
 
 
 def _is_private(settings: Settings, row: Message, parsed: ParsedMail) -> bool:
@@ -197,69 +185,3 @@ def _is_private(settings: Settings, row: Message, parsed: ParsedMail) -> bool:
     return to_bot and not to_list
 
 
-def _maybe_complete(session: Session, settings: Settings, series: Series) -> None:
-    done = assemble.completion(series.total, {p.index for p in series.patches})
-    series.missing = list(done.missing)
-    if not done.complete or series.state not in ("partial", "incomplete"):
-        return
-    series.state = "complete"
-    _supersede_older(session, series)
-    if _all_history(session, series):
-        return  # old mail (an import, an archive from before following): recorded, never run or mailed
-    create_run(session, settings, series, trigger="new-series")
-
-
-def _all_history(session: Session, series: Series) -> bool:
-    pks = [p.message_pk for p in series.patches]
-    live = session.scalar(select(Message.id).where(Message.id.in_(pks), Message.history.is_(False)).limit(1))
-    return bool(pks) and live is None
-
-
-def _supersede_older(session: Session, series: Series) -> None:
-    """Link the earlier versions this series replaces, both ways, and cancel their runs. An earlier
-    version is: named by a `Supersedes:` line; or the series this one is threaded under; or the
-    same author's series with the same normalised title and a version not above this one's (a
-    RESEND, or the same version mailed again, replaces the earlier copy)."""
-    named = set(series.supersedes_msgids) | set(series.replies_to)
-    via_patch = select(Patch.series_id).where(Patch.message_id.in_(named)) if named else None
-    same_title = (Series.author_email == series.author_email) & (Series.norm_title == series.norm_title) & \
-        (Series.version <= series.version)
-    match = or_(same_title, Series.cover_msgid.in_(named), Series.id.in_(via_patch)) if named else same_title
-    older = session.scalars(
-        select(Series).where(
-            Series.project == series.project,
-            Series.id != series.id,
-            Series.id < series.id,
-            Series.superseded_by_id.is_(None),
-            Series.state != "merged",
-            match,
-        ).order_by(Series.id)
-    ).all()
-    for old in older:
-        if old.version > series.version and old.cover_msgid not in series.supersedes_msgids:
-            continue  # a newer version is never replaced by an older one, unless named explicitly
-        old.superseded_by_id = series.id
-        old.state = "superseded"
-        series.supersedes_id = old.id  # the newest earlier version (ordered by id)
-        for run in old.runs:
-            cancel_run(session, run, reason=f"superseded by v{series.version} (series {series.id})")
-        log.info("event=superseded old=%d new=%d", old.id, series.id)
-
-
-def _collect_reply(session: Session, row: Message, parsed: ParsedMail) -> None:
-    """Reviewed-by & co. in a reply land on the patch replied to (or every patch, for the cover)."""
-    target = parsed.in_reply_to
-    if not target:
-        return
-    patch = session.scalar(select(Patch).where(Patch.message_id == target).limit(1))
-    series = patch.series if patch else session.scalar(select(Series).where(Series.cover_msgid == target).limit(1))
-    if series is None:
-        row.reason = "reply to a mail that is not a known patch"
-        return
-    row.series_id = series.id
-    wanted = [t for t in parsed.trailers if t.name in PERSON_TRAILERS]
-    for target_patch in [patch] if patch else list(series.patches):
-        have = {(t[0], t[1]) for t in target_patch.trailers}
-        new = [[t.name, t.value, parsed.message_id] for t in wanted if (t.name, t.value) not in have]
-        if new:
-            target_patch.trailers = list(target_patch.trailers) + new

@@ -23,6 +23,7 @@ BASE_COMMIT_RE = re.compile(r"^base-commit: *([0-9a-f]{7,64}) *$", re.M)
 PREREQ_RE = re.compile(r"^prerequisite-patch-id: *([0-9a-f]{40,64}) *$", re.M)
 BASED_ON_RE = re.compile(r"^Based-on: *(.+?) *$", re.M | re.I)
 SUPERSEDES_RE = re.compile(r"^Supersedes: *(.+?) *$", re.M | re.I)
+CHANGE_ID_RE = re.compile(r"^change-id: *([\w.+-]{6,200}) *$", re.M)  # b4 prep's series identity
 UNSAFE_PATH_RE = re.compile(r"^(?:\+\+\+ |--- |diff --git |rename (?:from|to) |copy (?:from|to) )"
                             r"(?:.* )?(?:[ab]/)?(?:\.\./|.*/\.\./|\.git/|.*/\.git/)", re.M)
 PATCH_ATTACHMENT_TYPES = {"text/x-patch", "text/x-diff", "application/x-patch", "text/x-patch; charset=utf-8"}
@@ -200,7 +201,7 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
                 message = body + "\n" + att_message
                 break
     reject = None
-    if info.total > b4compat.MAX_SERIES_LENGTH or info.counter > info.total:
+    if info.total > b4compat.MAX_SERIES_LENGTH or info.counter > info.total or info.total < 1:
         reject = f"implausible patch counter {info.counter}/{info.total}"
     elif diff and UNSAFE_PATH_RE.search(diff):
         reject = "the diff touches paths outside the tree (../) or inside .git/"
@@ -245,6 +246,7 @@ def parse_mail(raw: bytes, *, bot_address: str = "", command_prefix: str = "seri
         prerequisite_patch_ids=tuple(PREREQ_RE.findall(scan)),
         based_on=tuple(v for line in BASED_ON_RE.findall(scan) for v in (_msgids(line) or [line.strip()])),
         supersedes=tuple(v for line in SUPERSEDES_RE.findall(scan) for v in _msgids(line)),
+        change_id=(m.group(1) if (m := CHANGE_ID_RE.search(scan)) else None),
         commands=find_commands(body, command_prefix) if kind in ("reply", "other") and not lm.notice else (),
         ignore_reason=ignore,
         reject_reason=reject,

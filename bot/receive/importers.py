@@ -1,15 +1,23 @@
 """Other ways in, same path: an mbox file or a maildir, and a whole thread fetched from a
 public-inbox server (lore.kernel.org serves `<base>/<msgid>/t.mbox.gz`). Every message goes through
-store_message, then is ingested inline; importing twice stores nothing twice."""
+store_message, then is ingested inline; importing twice stores nothing twice.
+
+Imported mail is history by default: it builds the dashboard's series, versions and trailers, but
+starts no run, sends no mail and executes no command, unless asked (`test=True`, or `since`: mail
+dated from then on is treated as new)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import mailbox
 import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -18,7 +26,8 @@ from sqlalchemy import select
 
 from bot.db.models import Message
 from bot.db.session import session_scope
-from bot.ingest.ingest import ingest_row
+from bot.ingest.ingest import flush_pending, ingest_row
+from bot.ingest.regroup import Pending
 from bot.receive.store import header_msgid, new_message_row
 from bot.settings import ProjectSettings, Settings
 
@@ -57,22 +66,53 @@ def split_mbox(data: bytes) -> Iterator[bytes]:
         yield re.sub(rb"(?m)^>(>*From )", rb"\1", chunk)
 
 
+@dataclass(frozen=True)
+class HistoryPolicy:
+    """Which imported mail is history (recorded, never run or mailed): all of it, unless `test`,
+    or only what is dated before `since`."""
+
+    test: bool = False
+    since: dt.datetime | None = None  # naive UTC
+
+    def is_history(self, raw: bytes) -> bool:
+        if self.test:
+            return False
+        if self.since is None:
+            return True
+        sent = _date_of(raw)
+        return sent is None or sent < self.since
+
+
+def _date_of(raw: bytes) -> dt.datetime | None:
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Date")
+        sent = parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    if sent is not None and sent.tzinfo is not None:
+        sent = sent.astimezone(dt.UTC).replace(tzinfo=None)
+    return sent
+
+
 def import_messages(raws: Iterable[bytes], settings: Settings, *, source: str, envelope_to: list[str] | None = None,
-                    total: int | None = None, progress: bool = False, batch: int = 200) -> ImportReport:
+                    total: int | None = None, progress: bool = False, batch: int = 200,
+                    policy: HistoryPolicy | None = None) -> ImportReport:
     """Store and ingest in batches: one transaction per batch, a savepoint per message, so a
-    message that crashes ingest is marked 'error' and the rest of the batch still lands."""
+    message that crashes ingest is marked 'error' and the rest of the batch still lands. Each
+    batch's threads are re-grouped once, at its end."""
+    policy = policy or HistoryPolicy()
     report = ImportReport()
     bar = _progress(total) if progress else None
     pending: list[bytes] = []
     for raw in raws:
         pending.append(raw)
         if len(pending) >= batch:
-            _import_batch(pending, settings, source, envelope_to, report)
+            _import_batch(pending, settings, source, envelope_to, report, policy)
             if bar:
                 bar.update(len(pending))
             pending = []
     if pending:
-        _import_batch(pending, settings, source, envelope_to, report)
+        _import_batch(pending, settings, source, envelope_to, report, policy)
         if bar:
             bar.update(len(pending))
     if bar:
@@ -81,9 +121,10 @@ def import_messages(raws: Iterable[bytes], settings: Settings, *, source: str, e
 
 
 def _import_batch(raws: list[bytes], settings: Settings, source: str, envelope_to: list[str] | None,
-                  report: ImportReport) -> None:
+                  report: ImportReport, policy: HistoryPolicy) -> None:
     limit = settings.smtp_in.max_message_size
     ids = [header_msgid(raw) for raw in raws]
+    later = Pending()
     with session_scope(settings.database_url) as session:
         seen = set(session.scalars(select(Message.message_id).where(Message.message_id.in_(ids))))
         for raw, msgid in zip(raws, ids, strict=True):
@@ -99,16 +140,18 @@ def _import_batch(raws: list[bytes], settings: Settings, source: str, envelope_t
                                             reason=f"over the size limit: {len(raw)} bytes > {limit}"))
                 report.rejected += 1
                 continue
-            row = new_message_row(raw, settings, source=source, envelope_to=envelope_to, message_id=msgid)
+            row = new_message_row(raw, settings, source=source, envelope_to=envelope_to, message_id=msgid,
+                                  history=policy.is_history(raw))
             session.add(row)
             session.flush()
             report.stored += 1
             try:
                 with session.begin_nested():
-                    status = ingest_row(session, settings, row)
+                    status = ingest_row(session, settings, row, pending=later)
             except Exception as exc:
                 status, row.status, row.reason = "error", "error", f"ingest crashed: {exc!r}"[:2000]
             report.statuses[status] = report.statuses.get(status, 0) + 1
+        flush_pending(session, settings, later)
 
 
 def _progress(total: int | None):  # type: ignore[no-untyped-def]
@@ -118,10 +161,10 @@ def _progress(total: int | None):  # type: ignore[no-untyped-def]
 
 
 def import_mbox(path: Path, settings: Settings, *, project: ProjectSettings | None = None,
-                progress: bool = False) -> ImportReport:
+                progress: bool = False, policy: HistoryPolicy | None = None) -> ImportReport:
     raws = list(_raw_messages(path))
     return import_messages(raws, settings, source="mbox", total=len(raws), progress=progress,
-                           envelope_to=[project.list_address] if project else None)
+                           envelope_to=[project.list_address] if project else None, policy=policy)
 
 
 def thread_url(base: str, msgid_or_url: str) -> tuple[str, str]:
@@ -142,7 +185,7 @@ def thread_url(base: str, msgid_or_url: str) -> tuple[str, str]:
 
 
 def import_lore(project: ProjectSettings, msgid_or_url: str, settings: Settings, *,
-                client: httpx.Client | None = None) -> ImportReport:
+                client: httpx.Client | None = None, policy: HistoryPolicy | None = None) -> ImportReport:
     url, _msgid = thread_url(project.lore_url, msgid_or_url)
     own = client is None
     client = client or httpx.Client(timeout=60, follow_redirects=True)
@@ -155,4 +198,5 @@ def import_lore(project: ProjectSettings, msgid_or_url: str, settings: Settings,
     data = response.content
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    return import_messages(list(split_mbox(data)), settings, source="lore", envelope_to=[project.list_address])
+    return import_messages(list(split_mbox(data)), settings, source="lore", envelope_to=[project.list_address],
+                           policy=policy)

@@ -12,6 +12,7 @@ from bot.records import OutgoingMail
 from bot.report.patchtext import cell as _cell
 from bot.report.patchtext import patch_lines, wrap, wrap_title
 from bot.report.reproduce import command_lines, fold_long_lines, jobs_used, scrub
+from bot.report.versiondiff import VersionComparison, render_lines
 
 STEPS = ("apply", "build", "test", "rules")
 
@@ -259,7 +260,8 @@ def render_patch_reply(run: RunView, result: ResultView, ctx: MailContext) -> Ou
     )
 
 
-def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None = None) -> OutgoingMail:
+def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None = None,
+                   since_previous: VersionComparison | None = None) -> OutgoingMail:
     run = clean_view(run, ctx)
     results = run.results
     counts = {v: sum(1 for r in results if r.verdict == v) for v in ("ok", "warn", "fail", "blocked", "skip", "error")}
@@ -268,6 +270,8 @@ def render_summary(run: RunView, ctx: MailContext, unchanged_since: int | None =
     body = _wrap(head) + ["", base_line(run), *rebase_note(run)]
     if run.branch:
         body.append(f"Applied series: git fetch {ctx.public_url}/git/{run.project}.git {run.branch}")
+    if since_previous is not None:
+        body += ["", *render_lines(since_previous)]
     if unchanged_since:
         body += ["", f"Unchanged since run {unchanged_since}: every patch has the same verdict, so the"
                      " per-patch replies are not repeated."]

@@ -29,6 +29,7 @@ from bot.report.render import (
     render_summary,
 )
 from bot.report.reproduce import NATIVE_FILE_OPTS, native_file_options
+from bot.report.versiondiff import PatchOutcome, VersionComparison, compare
 from bot.settings import ProjectSettings, Settings
 
 log = logging.getLogger("seriesbot.report")
@@ -177,11 +178,35 @@ def report_run(run_id: int, settings: Settings) -> bool:
                 return False
             alert = render_admin_alert(view, mail_context(settings, project), settings.admin_addresses)
             return queue_mail(session, alert, run_id=run.id, series_id=run.series_id)
+        if run.series.superseded_by_id is not None or run.series.state == "superseded":
+            return False  # a newer version replaced it while it ran: its result is no news
         if not policy.should_send_summary(project.report, view):
             return False
         unchanged = _unchanged_since(session, run)
-        mail = render_summary(view, mail_context(settings, project), unchanged_since=unchanged)
+        mail = render_summary(view, mail_context(settings, project), unchanged_since=unchanged,
+                              since_previous=since_previous_version(session, run.series, run))
         return queue_mail(session, mail, run_id=run.id, series_id=run.series_id, dry_run=project.report.dry_run)
+
+
+def _outcomes(session: Session, run: Run) -> list[PatchOutcome]:
+    return [PatchOutcome(r.index, r.patch.patch_id, r.patch.title or r.patch.subject, r.verdict)
+            for r in run.results]
+
+
+def since_previous_version(session: Session, series: Series, run: Run | None = None) -> VersionComparison | None:
+    """How this version's results compare with the previous version's last finished run."""
+    if series.supersedes_id is None:
+        return None
+    previous = session.get(Series, series.supersedes_id)
+    run = run or session.scalar(select(Run).where(Run.series_id == series.id, Run.state == "done")
+                                .order_by(Run.id.desc()).limit(1))
+    if previous is None or run is None:
+        return None
+    before = session.scalar(select(Run).where(Run.series_id == previous.id, Run.state == "done")
+                            .order_by(Run.id.desc()).limit(1))
+    old = _outcomes(session, before) if before is not None else [
+        PatchOutcome(p.index, p.patch_id, p.title or p.subject, None) for p in previous.patches]
+    return VersionComparison(previous.version, previous.id, compare(old, _outcomes(session, run)))
 
 
 def _unchanged_since(session: Session, run: Run) -> int | None:

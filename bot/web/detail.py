@@ -24,6 +24,7 @@ from bot.web.records import (
     MatrixRow,
     PatchInfo,
     PatchLookup,
+    ResultChange,
     ResultDetail,
     RunDetail,
     SeriesDetail,
@@ -174,7 +175,12 @@ def series_detail(session: Session, series_id: int, *, run_id: int | None = None
     mails = list(session.scalars(select(OutboundMail).where(OutboundMail.series_id == s.id)
                                  .order_by(OutboundMail.id)))
     latest = max(runs, key=lambda r: r.id) if runs else None
+    from bot.report.report import since_previous_version  # the summary mail's comparison, same numbers
+
+    since = since_previous_version(session, s)
     return SeriesDetail(
+        since_previous=[ResultChange(c.index, c.title, c.change, c.was) for c in since.changes] if since else [],
+        since_version=since.previous_version if since else None,
         id=s.id, project=s.project, title=s.title, author=s.author_name, author_email=s.author_email,
         version=s.version, total=s.total, state=s.state, missing=list(s.missing or []), cover_msgid=s.cover_msgid,
         base_commit=s.base_commit, created_at=iso(s.created_at), supersedes=s.supersedes_id,

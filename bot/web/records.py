@@ -273,6 +273,17 @@ class SeriesDetail:
     commands: list[CommandInfo]
     mails: list[MailInfo]
     live: str  # changes whenever the page would: the live view refetches when it does
+    # per patch, its result against the previous version's (bot.report.versiondiff); empty without one
+    since_previous: list[ResultChange] = field(default_factory=list)
+    since_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ResultChange:
+    index: int | None  # None: a patch of the previous version that is gone
+    title: str
+    change: str  # fixed, newly failing, unchanged, new patch, dropped patch, not compared
+    was: int | None
 
 
 @dataclass(frozen=True)

@@ -150,10 +150,12 @@ def test_reply_trailers_are_collected_per_patch_and_from_the_cover(bot_settings)
     for raw in series_mails("r"):
         deliver(bot_settings, raw)
     deliver(bot_settings, make_mail("Re: [PATCH 2/3] part 2", msgid="rev@x", in_reply_to="r-2@x",
-                                    sender="Jane <jane@example.org>",
+                                    sender="Jane <jane@example.org>", date=dt.datetime(2026, 1, 3, tzinfo=dt.UTC),
                                     body="> quoted\n\nReviewed-by: Jane <jane@example.org>\n"))
+    # trailers are in the order the replies were written (their Date), not the order they arrived
     deliver(bot_settings, make_mail("Re: [PATCH 0/3] domain: add foo", msgid="ack@x", in_reply_to="r-0@x",
-                                    sender="Bob <bob@example.org>", body="Series\nAcked-by: Bob <bob@example.org>\n"))
+                                    sender="Bob <bob@example.org>", date=dt.datetime(2026, 1, 4, tzinfo=dt.UTC),
+                                    body="Series\nAcked-by: Bob <bob@example.org>\n"))
     pk, status = deliver(bot_settings, make_mail("Re: [PATCH 1/3] part 1", msgid="talk@x", in_reply_to="r-1@x",
                                                  sender="Bob <bob@example.org>", body="Why not use g_new?\n"))
     [s] = all_series(bot_settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import http.server
 import mailbox
@@ -10,8 +11,13 @@ import sys
 import threading
 from dataclasses import replace
 
-from bot.receive.importers import import_lore, import_mbox, thread_url
+from sqlalchemy import select
+
+from bot.db.models import CommandRow, OutboundMail, Run
+from bot.db.session import session_scope
+from bot.receive.importers import HistoryPolicy, import_lore, import_mbox, thread_url
 from tests.fixtures_demo import demo_mails
+from tests.helpers import make_mail
 from tests.ingest_driver import all_series
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent.parent
@@ -33,7 +39,36 @@ def test_mbox_import_is_idempotent(bot_settings, tmp_path):
     assert (first.seen, first.stored, first.duplicates) == (5, 5, 0)
     assert (again.stored, again.duplicates) == (0, 5)
     [s] = all_series(bot_settings)
-    assert s["indexes"] == [1, 2, 3, 4] and s["state"] == "queued"
+    # imported mail is history: the series is recorded, complete, and never tested or announced
+    assert s["indexes"] == [1, 2, 3, 4] and s["state"] == "complete" and s["runs"] == []
+
+
+def test_import_tests_when_asked_and_mail_after_since(bot_settings, tmp_path):
+    path = tmp_path / "archive.mbox"
+    path.write_bytes(mbox_bytes(demo_mails("t1")))
+    import_mbox(path, bot_settings, policy=HistoryPolicy(test=True))
+    [s] = all_series(bot_settings)
+    assert s["state"] == "queued" and s["runs"] == [("new-series", "queued")]
+    path.write_bytes(mbox_bytes(demo_mails("t2")))  # dated 2026-01-05: after --since it is new mail
+    import_mbox(path, bot_settings, policy=HistoryPolicy(since=dt.datetime(2026, 1, 1)))
+    path.write_bytes(mbox_bytes(demo_mails("t3")))
+    import_mbox(path, bot_settings, policy=HistoryPolicy(since=dt.datetime(2026, 6, 1)))
+    assert [len(s["runs"]) for s in all_series(bot_settings)] == [1, 1, 0]
+
+
+def test_commands_in_imported_mail_are_recorded_not_executed(bot_settings, tmp_path):
+    mails = demo_mails("cm")
+    command = make_mail("Re: [PATCH 1/4] x", msgid="cmd-retest@x", in_reply_to="cm-1@example.org",
+                        body="seriesbot: retest\n")
+    path = tmp_path / "archive.mbox"
+    path.write_bytes(mbox_bytes([*mails, command]))
+    import_mbox(path, bot_settings)
+    with session_scope(bot_settings.database_url) as session:
+        [row] = session.scalars(select(CommandRow)).all()
+        assert (row.verb, row.allowed, row.replied, row.run_id) == ("retest", False, False, None)
+        assert "history" in row.decision
+        assert session.scalars(select(OutboundMail)).all() == []
+        assert session.scalars(select(Run)).all() == []
 
 
 def test_maildir_import_through_the_cli(bot_settings, tmp_path):
