@@ -87,7 +87,7 @@ def _route(session: Session, settings: Settings, row: Message, parsed: ParsedMai
         return "rejected"
     if row.project is not None and parsed.kind in ("patch", "cover", "reply") and pending is None:
         lock_project(session, row.project)
-    if parsed.commands and parsed.kind not in ("patch", "cover") and not row.history:
+    if parsed.commands and parsed.kind not in ("patch", "cover"):  # history: recorded, not run (dispatch)
         # a command may come straight to the bot, without a List-Id: its series names the project
         from bot.commands.dispatch import handle_commands
 

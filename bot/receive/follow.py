@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from bot import queue
 from bot.db.models import InboxEpoch, InboxFollow, Message, OutboundMail, utcnow
 from bot.db.session import session_scope
-from bot.ingest.ingest import ingest_row
+from bot.ingest.ingest import flush_pending, ingest_row
+from bot.ingest.regroup import Pending
 from bot.receive import archive
 from bot.receive.archive import ArchiveError
 from bot.receive.store import store_message
@@ -184,9 +185,11 @@ def _epoch_row(session: Session, project: str, epoch: int) -> InboxEpoch:
 def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commits: list[tuple[str, int]],
                  gitdir: Path, old: set[str], report: FollowReport) -> None:
     """Store and ingest one batch and move the cursor past it, all in one transaction: a follower
-    killed here leaves the cursor before the batch, and reading it again stores nothing twice."""
+    killed here leaves the cursor before the batch, and reading it again stores nothing twice. As an
+    import does, each thread the batch touched is re-grouped once, at its end."""
     limit = settings.smtp_in.max_message_size
     seen_ids: list[str] = []
+    later = Pending()
     with session_scope(settings.database_url) as session:
         for commit in archive.read_commits(gitdir, commits, max_bytes=limit, keep=HEAD_KEEP):
             if commit.raw is None:
@@ -208,7 +211,8 @@ def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commi
             report.history += history
             report.rejected += too_big
             if not too_big:
-                _ingest(session, settings, outcome.message_pk)
+                _ingest(session, settings, outcome.message_pk, later)
+        flush_pending(session, settings, later)
         report.on_list += _mark_on_list(session, seen_ids)
         row = _epoch_row(session, project.name, epoch)
         row.cursor, row.commits = commits[-1][0], row.commits + len(commits)
@@ -221,13 +225,13 @@ def _store_batch(project: ProjectSettings, settings: Settings, epoch: int, commi
     report.commits += len(commits)
 
 
-def _ingest(session: Session, settings: Settings, pk: int) -> None:
+def _ingest(session: Session, settings: Settings, pk: int, later: Pending) -> None:
     """Ingest inline, in a savepoint: a message that crashes ingest is marked, the batch goes on."""
     row = session.get(Message, pk)
     assert row is not None
     try:
         with session.begin_nested():
-            ingest_row(session, settings, row)
+            ingest_row(session, settings, row, pending=later)
     except Exception as exc:
         log.exception("event=ingest-crashed pk=%d source=archive", pk)
         row.status, row.reason = "error", f"ingest crashed: {exc!r}"[:2000]
