@@ -273,6 +273,8 @@ class SeriesRun:
             durations["build"] = round(built.duration, 3)
             if built.cache is not None:
                 details["ccache"] = built.cache.as_dict()
+            if built.setup_log and built.setup_log != built.log:  # the configure this build needed first
+                logs["setup"] = self.relative(built.setup_log)
             logs["build"] = self.relative(built.log)
             build_status, test_status, new_state = judge_build(built, base, state, pin.index, details)
             if details.get("upstream_broken"):

@@ -47,6 +47,7 @@ class StepOutcome:
     tests: list[TestOutcome] = field(default_factory=list)
     note: str = ""
     setup_duration: float = 0.0  # when this step had to configure the build directory first
+    setup_log: str = ""  # that configure's own log (meson's output, a tree's configure-time scripts)
     argv: dict[str, list[str]] = field(default_factory=dict)  # step -> the argv that ran ({src}/{build} kept)
     report: buildlog.BuildReport | None = None  # counts and failed targets of the whole log
     cache: ccache.CacheStats | None = None  # the compiler cache's hits and misses in this step
@@ -164,7 +165,7 @@ def run_build(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str) -> St
     src, build = ws.src, ws.build
     paths = buildlog.Paths(src, build)
     argv = {"setup": expand(cfg.setup, src, build, keep_paths=True)} if cfg.setup else {}
-    setup_duration = 0.0
+    setup_duration, setup_log = 0.0, ""
     setup = expand(cfg.setup, src, build)
     if cfg.setup and needs_setup(build, setup):
         if build.exists():
@@ -174,18 +175,19 @@ def run_build(cfg: BuildSettings, ws: Workspace, log_dir: Path, name: str) -> St
             (build / SETUP_STAMP).write_text(json.dumps(setup))
         outcome = _outcome(result, "configure")
         outcome.argv, outcome.setup_duration, outcome.duration = argv, result.duration, 0.0
+        outcome.setup_log = result.output_path
         if outcome.status != "ok":
             outcome.messages = buildlog.parse_setup_log(buildlog.read_lines(result.output_path), paths)
             if not outcome.messages:  # a failed check: what the compiler said, else the log's end
                 outcome.messages = buildlog.parse_build_log(buildlog.read_lines(result.output_path), paths).errors
             outcome.note = outcome.note or "configure failed"
             return outcome
-        setup_duration = result.duration
+        setup_duration, setup_log = result.duration, result.output_path
     argv["build"] = expand(build_argv(cfg), src, build, keep_paths=True)
     ccache.reset_stats(build)
     result = _run(expand(build_argv(cfg), src, build), ws, log_dir / f"{name}-build.log", limits_for(cfg, cfg.build_timeout))
     outcome = _outcome(result, "build")
-    outcome.argv, outcome.setup_duration = argv, setup_duration
+    outcome.argv, outcome.setup_duration, outcome.setup_log = argv, setup_duration, setup_log
     outcome.report = buildlog.parse_build_log(buildlog.read_lines(result.output_path), paths)
     outcome.messages = outcome.report.messages
     outcome.cache = ccache.read_stats(build)
