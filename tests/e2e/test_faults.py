@@ -6,6 +6,7 @@ the relay: counts equal to what was sent, no duplicate Message-IDs, no run left 
 from __future__ import annotations
 
 import collections
+import re
 import signal
 import smtplib
 import statistics
@@ -66,9 +67,12 @@ def _check_end_state(stack: Stack, series_count: int) -> None:
 
 
 def _send(stack: Stack, tmp_path: Path, tag: str) -> None:
-    """The sample series under its own title (the same title would make it a resend of the first)."""
+    """The sample series under its own title and patch subjects: the same author's series with the
+    same title or mostly the same patch subjects is a new version of the first, which it replaces."""
     files = _with_message_ids(series_files(), tmp_path / tag, tag)
-    files[0].write_text(files[0].read_text().replace("[PATCH 0/4] ", f"[PATCH 0/4] {tag}: "))
+    for path in files:
+        path.write_text(re.sub(r"^(Subject: \[PATCH \d+/4\] )", rf"\g<1>{tag}: ", path.read_text(), count=1,
+                               flags=re.M))
     git_send_email(files, stack.smtp_port, cwd=tmp_path)
 
 
